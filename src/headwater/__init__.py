@@ -1,0 +1,85 @@
+"""headwater: data pipelines and jobs.
+
+    from headwater import task, pipeline, run
+
+    @task
+    def square(x: int) -> int:
+        return x * x
+
+    @pipeline
+    def squares(n: int = 3):
+        return square.map(numbers(n))
+
+    result = run(squares, n=4)
+
+The public API is this module's `__all__`; everything else is private.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from headwater.authoring.commands import command
+from headwater.authoring.pipelines import pipeline
+from headwater.authoring.tasks import task
+from headwater.errors import (
+    DefinitionError,
+    HeadwaterError,
+    NotFound,
+    ValidationError,
+)
+
+if TYPE_CHECKING:
+    from headwater.context import TaskContext
+    from headwater.local import RunResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DefinitionError",
+    "HeadwaterError",
+    "NotFound",
+    "RunResult",
+    "TaskContext",
+    "ValidationError",
+    "__version__",
+    "command",
+    "current_context",
+    "load_recipe",
+    "pipeline",
+    "run",
+    "task",
+]
+
+
+def run(pipeline: Any, /, **args: Any) -> RunResult:
+    """Run a pipeline (object or name) to its end, in this process; see `headwater.local`."""
+    from headwater.local import run as _run
+
+    return _run(pipeline, **args)
+
+
+def current_context() -> TaskContext:
+    """The running task's context (output folder, attempt number); see `headwater.context`."""
+    from headwater.context import current_context as _current
+
+    return _current()
+
+
+def load_recipe(path: Any) -> Any:
+    """Load a recipe file (JSON or YAML) as a pipeline; see `headwater.authoring.recipes`."""
+    from headwater.authoring.recipes import load_recipe as _load
+
+    return _load(path)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RunResult":
+        from headwater.local import RunResult
+
+        return RunResult
+    if name == "TaskContext":
+        from headwater.context import TaskContext
+
+        return TaskContext
+    raise AttributeError(f"module 'headwater' has no attribute {name!r}")

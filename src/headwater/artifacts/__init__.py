@@ -1,0 +1,43 @@
+"""The artifact store: where task runs keep their outputs, params and attempt logs.
+
+Layout, the same on local disk and on fsspec URLs (s3://, memory://, file://)::
+
+    <root>/<pipeline>/<task>/<cache key>/
+        output.json, params.json, files the task wrote (sub-folders kept)
+        attempts/<label>/...     logs of each attempt
+        _COMPLETE                written last by a commit; only it makes the prefix complete
+
+A plain path or file:// URL gets :class:`LocalArtifactStore` (os and pathlib, no fsspec
+import on the hot path); any other URL gets :class:`FsspecArtifactStore`.
+
+May import: ``headwater.domain``, ``headwater.errors`` (and fsspec, lazily).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from headwater.artifacts.base import ArtifactInfo, ArtifactStore
+from headwater.artifacts.local import LocalArtifactStore
+from headwater.artifacts.remote import FsspecArtifactStore
+
+__all__ = [
+    "ArtifactInfo",
+    "ArtifactStore",
+    "FsspecArtifactStore",
+    "LocalArtifactStore",
+    "open_artifact_store",
+]
+
+
+def open_artifact_store(url: str) -> ArtifactStore:
+    """The artifact store for a path or URL (``/srv/artifacts``, ``file:///srv/a``, ``s3://b``)."""
+    if "://" not in url:
+        return LocalArtifactStore(url)
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return FsspecArtifactStore(url)
+    if parts.netloc not in ("", "localhost"):
+        raise ValueError(f"file URL {url!r} names a host; use file:///absolute/path")
+    return LocalArtifactStore(url2pathname(parts.path))

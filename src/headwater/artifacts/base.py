@@ -1,0 +1,269 @@
+"""The artifact store contract, and the commit protocol every backend shares.
+
+A task run's artifacts live under ``<root>/<pipeline>/<task>/<cache key>/``. A commit writes
+every file, removes files a previous commit left that are not part of this one, and writes
+the ``_COMPLETE`` marker last. Only the marker makes a prefix count as complete, so a crash
+at any point before it leaves a prefix that is simply not complete and is recomputed.
+
+Attempt logs live beside the outputs in ``attempts/<label>/``; a commit never touches them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from headwater.errors import NotFound
+
+MARKER_NAME = "_COMPLETE"
+OUTPUT_NAME = "output.json"
+ATTEMPTS_DIR = "attempts"
+# Local backends write to temporary names first; listings skip these so a reader never
+# mistakes a half-written file for an artifact.
+TEMP_PREFIX = ".headwater-tmp-"
+_HASH_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """One file of a committed task run."""
+
+    name: str  # path relative to the prefix, "/"-separated
+    size: int  # bytes
+    uri: str
+
+
+def check_part(part: str, what: str) -> None:
+    """Refuse a path component that could escape its directory or be ambiguous."""
+    if not part or part == "." or ".." in part or any(c in part for c in "/\\\x00"):
+        raise ValueError(f"invalid {what} {part!r}: must be non-empty, without '/' or '..'")
+
+
+def check_name(name: str) -> None:
+    """Refuse a file name that is not a plain relative path inside the prefix."""
+    parts = name.split("/")
+    for part in parts:
+        check_part(part, "file name")
+    if name == MARKER_NAME or parts[0] == ATTEMPTS_DIR or parts[-1].startswith(TEMP_PREFIX):
+        raise ValueError(f"file name {name!r} is reserved for the artifact store")
+
+
+def read_local_range(path: Path, start: int, end: int | None, uri: str) -> bytes:
+    try:
+        with path.open("rb") as f:
+            f.seek(start)
+            return f.read() if end is None else f.read(max(0, end - start))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise NotFound(f"no artifact at {uri}") from None
+
+
+def _check_range(start: int, end: int | None) -> None:
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"invalid byte range start={start} end={end}")
+
+
+def _sha256_of(source: bytes | Path) -> str:
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
+    digest = hashlib.sha256()
+    with source.open("rb") as f:
+        while chunk := f.read(_HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def collect_sources(files: Mapping[str, bytes], staged_dir: Path | None) -> dict[str, bytes | Path]:
+    """Every file a commit writes, by relative name: given bytes plus the staged folder."""
+    sources: dict[str, bytes | Path] = dict(files)
+    if staged_dir is not None:
+        for path in sorted(staged_dir.rglob("*")):
+            if not path.is_file():
+                continue
+            name = path.relative_to(staged_dir).as_posix()
+            if name in sources:
+                raise ValueError(f"{name!r} is both given as bytes and staged")
+            sources[name] = path
+    for name in sources:
+        check_name(name)
+    return sources
+
+
+def manifest_bytes(sources: Mapping[str, bytes | Path]) -> bytes:
+    entries = [
+        {"name": name, "size": len(src) if isinstance(src, bytes) else src.stat().st_size}
+        for name, src in sorted(sources.items())
+    ]
+    output = sources.get(OUTPUT_NAME)
+    manifest = {
+        "files": entries,
+        "output_sha256": None if output is None else _sha256_of(output),
+    }
+    return json.dumps(manifest, indent=2, sort_keys=True).encode()
+
+
+class ArtifactStore(ABC):
+    """Where task runs keep their outputs, params and attempt logs.
+
+    Prefixes are relative ``pipeline/task/key`` strings made by :meth:`prefix`; file names
+    are ``/``-separated paths relative to a prefix.
+    """
+
+    root: str
+
+    # -- public API -------------------------------------------------------------------
+
+    def prefix(self, pipeline: str, task: str, key: str) -> str:
+        """The relative ``pipeline/task/key`` folder of one task run's artifacts."""
+        check_part(pipeline, "pipeline name")
+        check_part(task, "task name")
+        check_part(key, "cache key")
+        return f"{pipeline}/{task}/{key}"
+
+    def is_complete(self, prefix: str) -> bool:
+        """Whether a commit of the prefix finished (its marker is there and whole)."""
+        self._check_prefix(prefix)
+        try:
+            raw = self._read_range(prefix, MARKER_NAME, 0, None)
+        except NotFound:
+            return False
+        # A backend without atomic writes can leave a truncated marker after a crash;
+        # only a marker that parses whole counts.
+        try:
+            manifest = json.loads(raw)
+        except ValueError:
+            return False
+        return isinstance(manifest, dict) and isinstance(manifest.get("files"), builtins.list)
+
+    def commit(
+        self, prefix: str, files: Mapping[str, bytes], staged_dir: Path | None = None
+    ) -> None:
+        """Store ``files`` and everything under ``staged_dir``, replacing an earlier commit."""
+        self._check_prefix(prefix)
+        sources = collect_sources(files, staged_dir)
+        marker = manifest_bytes(sources)
+        # Marker first: from here until the new marker lands, readers see "not complete"
+        # rather than a mix of old and new files counted as complete.
+        self._remove_file(prefix, MARKER_NAME)
+        self._prepare_dirs(prefix, sources)
+        for name, source in sorted(sources.items()):
+            if isinstance(source, bytes):
+                self._write_file(prefix, name, source)
+            else:
+                self._copy_file(prefix, name, source)
+        # Pruning after the writes means two concurrent commits of the same key (at-least-
+        # once delivery) never delete each other's files: both keep the same names.
+        for name, _ in self._list_files(prefix):
+            if name not in sources and not _is_reserved(name):
+                self._remove_file(prefix, name)
+        self._write_file(prefix, MARKER_NAME, marker)
+
+    def read_bytes(self, prefix: str, name: str) -> bytes:
+        """The content of one file; raises NotFound naming its URI."""
+        self._check_prefix(prefix)
+        check_name(name)
+        return self._read_range(prefix, name, 0, None)
+
+    def list(self, prefix: str) -> builtins.list[ArtifactInfo]:
+        """Every file under the prefix (logs included, marker excluded), sorted by name."""
+        self._check_prefix(prefix)
+        return [
+            ArtifactInfo(name=name, size=size, uri=self.uri(prefix, name))
+            for name, size in sorted(self._list_files(prefix))
+            if name != MARKER_NAME
+        ]
+
+    @abstractmethod
+    def uri(self, prefix: str, name: str) -> str:
+        """The full path or URL of one file of a prefix."""
+
+    @contextmanager
+    def staging_dir(self) -> Iterator[Path]:
+        """A fresh local folder for a task to write output files into; removed on exit."""
+        with tempfile.TemporaryDirectory(prefix="headwater-stage-") as path:
+            yield Path(path)
+
+    @abstractmethod
+    def log_dir(self, prefix: str, label: str) -> Path:
+        """A local folder where the attempt ``label`` writes its logs while it runs."""
+
+    @abstractmethod
+    def publish_logs(self, prefix: str, label: str) -> None:
+        """Make the logs in :meth:`log_dir` readable from ``<root>/<prefix>/attempts/``."""
+
+    def read_log(
+        self, prefix: str, label: str, name: str, start: int = 0, end: int | None = None
+    ) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive; ``None`` = to the end) of a log file."""
+        self._check_log(prefix, label, name)
+        _check_range(start, end)
+        return self._read_range(prefix, log_name(label, name), start, end)
+
+    def delete(self, prefix: str) -> None:
+        """Remove the task run's artifacts and logs (forced re-runs, clean-up)."""
+        self._check_prefix(prefix)
+        # Marker first, so a crash half-way through leaves a prefix that is not complete.
+        self._remove_file(prefix, MARKER_NAME)
+        self._remove_tree(prefix)
+
+    def close(self) -> None:  # noqa: B027 - optional hook; most stores hold nothing
+        """Release local resources (spool folders); the stored artifacts stay."""
+
+    # -- backend primitives -------------------------------------------------------------
+
+    @abstractmethod
+    def _read_range(self, prefix: str, name: str, start: int, end: int | None) -> bytes:
+        """Bytes of one file; raises NotFound naming the URI."""
+
+    @abstractmethod
+    def _prepare_dirs(self, prefix: str, names: Iterable[str]) -> None:
+        """Create the folders the named files (and the marker) need, where that matters."""
+
+    @abstractmethod
+    def _write_file(self, prefix: str, name: str, data: bytes) -> None:
+        """Write one file so that readers see either nothing, the old or the new content."""
+
+    @abstractmethod
+    def _copy_file(self, prefix: str, name: str, source: Path) -> None:
+        """Like _write_file, from a local file."""
+
+    @abstractmethod
+    def _remove_file(self, prefix: str, name: str) -> None:
+        """Remove one file; a missing file is not an error."""
+
+    @abstractmethod
+    def _remove_tree(self, prefix: str) -> None:
+        """Remove everything under the prefix; a missing prefix is not an error."""
+
+    @abstractmethod
+    def _list_files(self, prefix: str) -> builtins.list[tuple[str, int]]:
+        """(relative name, size) of every file under the prefix, marker and logs included."""
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _check_prefix(self, prefix: str) -> None:
+        parts = prefix.split("/")
+        if len(parts) != 3:
+            raise ValueError(f"invalid prefix {prefix!r}: expected 'pipeline/task/key'")
+        self.prefix(*parts)
+
+    def _check_log(self, prefix: str, label: str, name: str | None = None) -> None:
+        self._check_prefix(prefix)
+        check_part(label, "attempt label")
+        if name is not None:
+            check_part(name, "log file name")
+
+
+def log_name(label: str, name: str) -> str:
+    """A log file's name relative to its prefix."""
+    return f"{ATTEMPTS_DIR}/{label}/{name}"
+
+
+def _is_reserved(name: str) -> bool:
+    return name == MARKER_NAME or name.split("/", 1)[0] == ATTEMPTS_DIR

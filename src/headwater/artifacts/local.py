@@ -1,0 +1,107 @@
+"""The artifact store on a local folder, with os and pathlib only.
+
+This is on the path of every task run, so it does not import fsspec (slow to import).
+Each file is written to a temporary name in its own folder and renamed into place, so a
+reader sees the old file or the new one, never half of one. There is no fsync: the marker
+protects against crashes of the process, not of the machine.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from headwater.artifacts.base import (
+    ATTEMPTS_DIR,
+    TEMP_PREFIX,
+    ArtifactStore,
+    read_local_range,
+)
+
+_FILE_MODE = 0o666  # narrowed by the umask, like any file a program creates
+
+
+class LocalArtifactStore(ArtifactStore):
+    """Artifacts in ``<root>/<pipeline>/<task>/<cache key>/`` on local disk."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = str(root)
+        # Absolute now, because tasks may change the working directory later.
+        self._base = Path(root).absolute()
+
+    def uri(self, prefix: str, name: str) -> str:
+        self._check_prefix(prefix)
+        return str(self._path(prefix, name))
+
+    def log_dir(self, prefix: str, label: str) -> Path:
+        self._check_log(prefix, label)
+        path = self._base / prefix / ATTEMPTS_DIR / label
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def publish_logs(self, prefix: str, label: str) -> None:
+        # Logs are written straight into the store; there is nothing to upload.
+        self._check_log(prefix, label)
+
+    def _path(self, prefix: str, name: str) -> Path:
+        return self._base / prefix / name
+
+    def _read_range(self, prefix: str, name: str, start: int, end: int | None) -> bytes:
+        path = self._path(prefix, name)
+        return read_local_range(path, start, end, str(path))
+
+    def _prepare_dirs(self, prefix: str, names: Iterable[str]) -> None:
+        folders = {self._path(prefix, name).parent for name in names}
+        folders.add(self._base / prefix)
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def _write_file(self, prefix: str, name: str, data: bytes) -> None:
+        self._replace_atomically(self._path(prefix, name), lambda f: f.write(data))
+
+    def _copy_file(self, prefix: str, name: str, source: Path) -> None:
+        def copy(f: BinaryIO) -> None:
+            with source.open("rb") as src:
+                shutil.copyfileobj(src, f)
+
+        self._replace_atomically(self._path(prefix, name), copy)
+
+    def _replace_atomically(self, target: Path, fill: Callable[[BinaryIO], object]) -> None:
+        # Same folder as the target, so os.replace is a rename and never a copy. Not
+        # tempfile.mkstemp: its files are mode 0600, and artifacts must follow the umask
+        # so that a server running as another user can read them.
+        tmp = target.with_name(f"{TEMP_PREFIX}{target.name}.{uuid.uuid4().hex}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                fill(f)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _remove_file(self, prefix: str, name: str) -> None:
+        self._path(prefix, name).unlink(missing_ok=True)
+
+    def _remove_tree(self, prefix: str) -> None:
+        shutil.rmtree(self._base / prefix, ignore_errors=True)
+
+    def _list_files(self, prefix: str) -> builtins.list[tuple[str, int]]:
+        top = self._base / prefix
+        found: builtins.list[tuple[str, int]] = []
+        for folder, _, filenames in os.walk(top):
+            for filename in filenames:
+                if filename.startswith(TEMP_PREFIX):
+                    continue
+                path = Path(folder, filename)
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:  # removed by a concurrent commit since the walk
+                    continue
+                found.append((path.relative_to(top).as_posix(), size))
+        return found

@@ -1,0 +1,94 @@
+"""The registry of tasks and pipelines that decorators and recipe loading fill."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Protocol
+
+from headwater.domain.problems import Problem
+from headwater.domain.spec import PipelineSpec, Source, TaskDef
+from headwater.errors import DuplicateNameError, NotFound
+
+if TYPE_CHECKING:
+    from headwater.authoring.tasks import Task
+
+
+class PipelineLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def source(self) -> Source | None: ...
+    @property
+    def spec(self) -> PipelineSpec: ...
+
+
+class Registry:
+    """Tasks and pipelines by name. Two definitions with one name are an error naming
+    both places; the same definition registered again (a module imported twice) is not.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, Task] = {}
+        self.pipelines: dict[str, PipelineLike] = {}
+
+    def add_task(self, task: Task) -> None:
+        _check_unique("task", task.name, self.tasks.get(task.name), task)
+        self.tasks[task.name] = task
+
+    def add_pipeline(self, pipeline: PipelineLike) -> None:
+        _check_unique("pipeline", pipeline.name, self.pipelines.get(pipeline.name), pipeline)
+        self.pipelines[pipeline.name] = pipeline
+
+    def get_task(self, name: str) -> Task:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise NotFound(f"no task named {name!r}") from None
+
+    def find_task_def(self, name: str) -> TaskDef | None:
+        task = self.tasks.get(name)
+        return task.definition if task is not None else None
+
+    def get_pipeline(self, name: str) -> PipelineLike:
+        try:
+            return self.pipelines[name]
+        except KeyError:
+            known = ", ".join(sorted(self.pipelines)) or "none"
+            raise NotFound(f"no pipeline named {name!r} (known: {known})") from None
+
+
+class _Named(Protocol):
+    @property
+    def source(self) -> Source | None: ...
+
+
+def _check_unique(kind: str, name: str, old: _Named | None, new: _Named) -> None:
+    if old is None or old is new:
+        return
+    if old.source is not None and old.source == new.source:
+        return  # the same definition, imported again
+    places = [str(old.source or "?"), str(new.source or "?")]
+    raise DuplicateNameError(
+        [Problem(place, "", f"{kind} {name!r} is defined here") for place in places],
+        f"two {kind}s are named {name!r}",
+    )
+
+
+_current: ContextVar[Registry] = ContextVar("headwater_registry")
+DEFAULT_REGISTRY = Registry()
+
+
+def current_registry() -> Registry:
+    return _current.get(DEFAULT_REGISTRY)
+
+
+@contextmanager
+def use_registry(registry: Registry) -> Iterator[Registry]:
+    """Make decorators and look-ups use `registry` (project loading, tests)."""
+    token = _current.set(registry)
+    try:
+        yield registry
+    finally:
+        _current.reset(token)

@@ -1,0 +1,164 @@
+"""Building a pipeline's DAG by calling its function once with placeholders.
+
+Inside a `@pipeline` body, calling a task adds a node and returns an `OutputRef` to its
+output; the pipeline's parameters are `ParamRef`s. Nothing runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_jsonable_python
+
+from headwater.domain import bindings
+from headwater.domain.problems import Problem
+from headwater.domain.spec import NodeSpec, Source, TaskDef
+from headwater.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from headwater.authoring.tasks import Task
+
+
+class _Placeholder:
+    """Something whose value is known only when the pipeline runs."""
+
+    def __bool__(self) -> bool:
+        raise DefinitionError(
+            [Problem(str(caller_source()), "", f"{self!r} has no value while the pipeline "
+                     "is being built; branch inside a task instead")]
+        )
+
+    def __iter__(self) -> Iterator[Any]:
+        raise DefinitionError(
+            [Problem(str(caller_source()), "", f"cannot iterate over {self!r} while the "
+                     "pipeline is being built; use task.map(...) to fan out")]
+        )
+
+
+class OutputRef(_Placeholder):
+    """The output of a node (or a part of it, with `ref["key"]`)."""
+
+    def __init__(self, node: str, path: tuple[str | int, ...] = (), mapped: bool = False):
+        self.node, self.path, self.mapped = node, path, mapped
+
+    def __getitem__(self, key: str | int) -> OutputRef:
+        return OutputRef(self.node, (*self.path, key), self.mapped)
+
+    def __repr__(self) -> str:
+        return f"<output of {self.node}{''.join(f'[{p!r}]' for p in self.path)}>"
+
+
+class ParamRef(_Placeholder):
+    """A pipeline parameter."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<parameter {self.name}>"
+
+
+@dataclass
+class Builder:
+    """Collects the nodes of one pipeline while its function runs."""
+
+    pipeline: str
+    nodes: list[NodeSpec] = field(default_factory=list)
+    tasks: dict[str, TaskDef] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    _ids: set[str] = field(default_factory=set)
+
+    def new_id(self, wanted: str, explicit: bool, source: Source) -> str:
+        if explicit:
+            if wanted in self._ids:
+                self.problems.append(Problem(str(source), "id", f"duplicate node id {wanted!r}"))
+            self._ids.add(wanted)
+            return wanted
+        node_id, n = wanted, 1
+        while node_id in self._ids:
+            n += 1
+            node_id = f"{wanted}_{n}"
+        self._ids.add(node_id)
+        return node_id
+
+    def add(self, task: Task, args: dict[str, Any], *, node_id: str | None,
+            after: tuple[Any, ...], map_param: str | None, source: Source) -> OutputRef:
+        definition = task.definition
+        known = self.tasks.get(definition.name)
+        if known is not None and known != definition:
+            self.problems.append(Problem(str(source), "", f"two tasks are named {task.name!r}"))
+        self.tasks[definition.name] = definition
+        nid = self.new_id(node_id or task.short_name, node_id is not None, source)
+        node_after = []
+        for item in after:
+            if isinstance(item, OutputRef):
+                node_after.append(item.node)
+            else:
+                self.problems.append(
+                    Problem(str(source), "after", f"after= takes task outputs, not {item!r}")
+                )
+        spec_args = {name: to_spec_value(value, source, f"{nid}.args.{name}", self.problems)
+                     for name, value in args.items()}
+        self.nodes.append(NodeSpec(id=nid, task=definition.name, args=spec_args,
+                                   after=tuple(node_after), map=map_param, source=source))
+        return OutputRef(nid, mapped=map_param is not None)
+
+
+_builder: ContextVar[Builder | None] = ContextVar("headwater_builder", default=None)
+
+
+def current_builder() -> Builder | None:
+    return _builder.get()
+
+
+@contextmanager
+def building(builder: Builder) -> Iterator[Builder]:
+    token = _builder.set(builder)
+    try:
+        yield builder
+    finally:
+        _builder.reset(token)
+
+
+def to_spec_value(value: Any, source: Source, path: str, problems: list[Problem]) -> Any:
+    """A Python argument as spec JSON: refs become bindings, the rest plain JSON."""
+    if isinstance(value, OutputRef):
+        return bindings.output(value.node, value.path)
+    if isinstance(value, ParamRef):
+        return bindings.param(value.name)
+    if isinstance(value, dict):
+        converted = {str(k): to_spec_value(v, source, f"{path}.{k}", problems)
+                     for k, v in value.items()}
+        if any(str(k).startswith("$") for k in value):
+            return {bindings.LITERAL: converted}
+        return converted
+    if isinstance(value, list | tuple):
+        return [to_spec_value(v, source, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    try:
+        return to_jsonable_python(value)
+    except Exception:  # noqa: BLE001 - pydantic raises several types for unserialisable values
+        problems.append(Problem(str(source), path, f"{type(value).__name__} is not JSON"))
+        return None
+
+
+def caller_source(depth: int = 2) -> Source:
+    """The first frame outside headwater's own authoring code, as a Source."""
+    frame = sys._getframe(depth)
+    here = os.path.dirname(__file__)
+    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == here:
+        frame = frame.f_back
+    return Source(file=relative_path(frame.f_code.co_filename), line=frame.f_lineno)
+
+
+def relative_path(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel

@@ -1,0 +1,105 @@
+"""Settings: defaults, then ``headwater.toml`` or ``[tool.headwater]`` in pyproject.toml,
+then ``HEADWATER_*`` environment variables, then command-line flags.
+
+Imports only the standard library, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from headwater.errors import ConfigError
+
+STATE_DIR = ".headwater"
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path = field(default_factory=Path.cwd)
+    database_url: str = ""  # default: sqlite file in the project's .headwater folder
+    artifacts: str = ""  # default: the project's .headwater/artifacts folder
+    pipelines_package: str = "pipelines"
+    concurrency: int = 4
+    default_executor: str = "inline"
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 10.0
+    poll_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            db = self.project_dir / STATE_DIR / "headwater.db"
+            object.__setattr__(self, "database_url", f"sqlite:///{db}")
+        if not self.artifacts:
+            object.__setattr__(self, "artifacts", str(self.project_dir / STATE_DIR / "artifacts"))
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, not {self.concurrency}")
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ConfigError("heartbeat_seconds must be shorter than lease_seconds")
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_ENV = {f.name: "HEADWATER_" + f.name.upper() for f in fields(Settings) if f.name != "project_dir"}
+
+
+def load_settings(project_dir: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings for the project at `project_dir` (default: the current directory)."""
+    root = Path(project_dir or os.environ.get("HEADWATER_PROJECT") or Path.cwd()).resolve()
+    values: dict[str, Any] = {}
+    values.update(_file_values(root))
+    for name, var in _ENV.items():
+        if var in os.environ:
+            values[name] = os.environ[var]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _build(root, values)
+
+
+def _file_values(root: Path) -> dict[str, Any]:
+    own = root / "headwater.toml"
+    if own.exists():
+        return _read_toml(own)
+    pyproject = root / "pyproject.toml"
+    if pyproject.exists():
+        data = _read_toml(pyproject)
+        table = data.get("tool", {}).get("headwater", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{pyproject}: [tool.headwater] must be a table")
+        return table
+    return {}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _build(root: Path, values: dict[str, Any]) -> Settings:
+    types = {f.name: f.type for f in fields(Settings)}
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        key = name.replace("-", "_")
+        if key not in types or key == "project_dir":
+            raise ConfigError(f"unknown setting {name!r} (known: {', '.join(sorted(_ENV))})")
+        try:
+            kwargs[key] = _coerce(types[key], value)
+        except ValueError:
+            raise ConfigError(f"setting {name}: {value!r} is not a {types[key]}") from None
+    if kwargs.get("artifacts") and "://" not in kwargs["artifacts"]:
+        kwargs["artifacts"] = str((root / kwargs["artifacts"]).resolve())
+    return Settings(project_dir=root, **kwargs)
+
+
+def _coerce(kind: Any, value: Any) -> Any:
+    if kind in ("int", int):
+        return int(value)
+    if kind in ("float", float):
+        return float(value)
+    return str(value)

@@ -1,0 +1,42 @@
+"""The running task's context: `headwater.current_context()` inside a task.
+
+    ctx = headwater.current_context()
+    (ctx.output_dir / "clean.csv").write_text(...)   # saved with the task's output
+    ctx.attempt                                        # 1 on the first try
+
+Files written under `output_dir` are stored beside ``output.json`` in the task run's
+artifact folder when the attempt succeeds, and are discarded if it fails.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+
+from headwater.errors import HeadwaterError
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    run_id: str
+    pipeline: str
+    node_id: str
+    map_index: int  # -1 unless this task run is one element of a .map
+    attempt: int
+    output_dir: Path
+
+
+_current: ContextVar[TaskContext | None] = ContextVar("headwater_task_context", default=None)
+
+
+def current_context() -> TaskContext:
+    found = _current.get()
+    if found is None:
+        raise HeadwaterError("current_context() is only available while a task runs "
+                             "under headwater (not when the function is called directly)")
+    return found
+
+
+def set_context(ctx: TaskContext | None) -> object:
+    return _current.set(ctx)

@@ -1,0 +1,70 @@
+"""The executor interface: launch an attempt, wait for its outcome, terminate it."""
+
+from __future__ import annotations
+
+import threading
+import traceback as tb
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from headwater.domain.spec import TaskDef
+
+OutcomeState = Literal["succeeded", "failed", "timed_out", "cancelled"]
+
+
+@dataclass
+class AttemptContext:
+    """Everything an executor gets: one argument, so executors stay small."""
+
+    run_id: str
+    pipeline: str
+    node_id: str
+    map_index: int
+    attempt: int
+    task: TaskDef
+    arguments: dict[str, Any]
+    log_dir: Path
+    output_dir: Path
+    # Resolves a python task's callable; executors that run elsewhere only need names.
+    load_callable: Callable[[TaskDef], Callable[[dict[str, Any]], Any]]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: OutcomeState
+    output: Any = None
+    error_type: str = ""
+    message: str = ""
+    traceback: str = ""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, state: OutcomeState = "failed") -> Outcome:
+        return cls(state, error_type=f"{type(exc).__module__}.{type(exc).__qualname__}"
+                   .removeprefix("builtins."), message=str(exc),
+                   traceback="".join(tb.format_exception(exc)))
+
+
+class Execution(ABC):
+    """One launched attempt."""
+
+    @abstractmethod
+    def wait(self, timeout: float | None) -> Outcome | None:
+        """The outcome, or None if it is still running after `timeout` seconds."""
+
+    @abstractmethod
+    def terminate(self) -> None:
+        """Stop the attempt (best effort unless the executor `supports_hard_kill`)."""
+
+
+class Executor(ABC):
+    name: ClassVar[str]
+    supports_hard_kill: ClassVar[bool] = False  # terminate() surely stops the work
+    supports_python: ClassVar[bool] = True
+    supports_command: ClassVar[bool] = False
+
+    @abstractmethod
+    def launch(self, ctx: AttemptContext) -> Execution: ...

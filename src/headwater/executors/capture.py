@@ -1,0 +1,109 @@
+"""Per-attempt logs: stdout, stderr and `logging` records of a task running in a thread.
+
+`sys.stdout`/`sys.stderr` are replaced, while a worker runs, by proxies that write to
+the current attempt's log (a context variable) or, outside attempts, to the real stream.
+Each attempt's log is three files: stdout.log, stderr.log and combined.log (both, in
+the order written).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from contextvars import ContextVar
+from pathlib import Path
+from typing import IO, Any
+
+STREAMS = ("stdout", "stderr")
+
+
+class AttemptLog:
+    """Log files of one attempt, created on first write."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._files: dict[str, IO[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def write(self, stream: str, data: str | bytes) -> None:
+        raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
+        if not raw:
+            return
+        with self._lock:
+            for name in (stream, "combined"):
+                handle = self._files.get(name)
+                if handle is None:
+                    handle = self._files[name] = (self.log_dir / f"{name}.log").open("ab")
+                handle.write(raw)
+                handle.flush()  # followers (`logs --follow`) read the file as it grows
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._files.values():
+                handle.close()
+            self._files.clear()
+
+
+current_log: ContextVar[AttemptLog | None] = ContextVar("headwater_attempt_log", default=None)
+
+
+class _StreamProxy:
+    def __init__(self, name: str, real: Any) -> None:
+        self._name, self._real = name, real
+
+    def write(self, text: str) -> int:
+        log = current_log.get()
+        if log is None:
+            return int(self._real.write(text))
+        log.write(self._name, text)
+        return len(text)
+
+    def flush(self) -> None:
+        if current_log.get() is None:
+            self._real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class _LogHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        log = current_log.get()
+        if log is not None:
+            try:
+                log.write("stderr", self.format(record) + "\n")
+            except Exception:  # noqa: BLE001 - logging must never break the task
+                self.handleError(record)
+
+
+_HANDLER = _LogHandler()
+_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+_installed = 0
+_install_lock = threading.Lock()
+_saved: tuple[Any, Any] | None = None
+
+
+def install() -> None:
+    """Start routing output to attempt logs (counted: nested workers may install too)."""
+    global _installed, _saved
+    with _install_lock:
+        _installed += 1
+        if _installed == 1:
+            _saved = (sys.stdout, sys.stderr)
+            sys.stdout = _StreamProxy("stdout", sys.stdout)  # type: ignore[assignment]
+            sys.stderr = _StreamProxy("stderr", sys.stderr)  # type: ignore[assignment]
+            logging.getLogger().addHandler(_HANDLER)
+
+
+def uninstall() -> None:
+    global _installed, _saved
+    with _install_lock:
+        _installed -= 1
+        if _installed == 0 and _saved is not None:
+            if isinstance(sys.stdout, _StreamProxy):
+                sys.stdout = _saved[0]
+            if isinstance(sys.stderr, _StreamProxy):
+                sys.stderr = _saved[1]
+            _saved = None
+            logging.getLogger().removeHandler(_HANDLER)

@@ -1,0 +1,107 @@
+"""Claiming work and recording what attempts did; each call is one transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from headwater.domain.backoff import retry_delay_seconds
+from headwater.domain.states import AttemptState, TaskRunState
+from headwater.errors import StaleLease
+from headwater.services.context import Services
+from headwater.services.outputs import inline_output
+from headwater.services.progress import advance
+from headwater.store import claims as claim_store
+from headwater.store import runs as run_store
+from headwater.store.claims import Claim
+
+MAX_TRACEBACK_CHARS = 64 * 1024
+
+
+def claim_work(svc: Services, *, worker_id: str, limit: int, lease_seconds: float,
+               queues: Sequence[str] | None = None, run_id: str | None = None) -> list[Claim]:
+    with svc.db.write() as conn:
+        return claim_store.claim(svc.db, conn, worker_id=worker_id, limit=limit, queues=queues,
+                                 run_id=run_id, lease_seconds=lease_seconds)
+
+
+def renew_leases(svc: Services, attempt_ids: Sequence[int], lease_seconds: float) -> set[int]:
+    """Renew leases; the ids still live (the others must be stopped by their worker)."""
+    if not attempt_ids:
+        return set()
+    with svc.db.write() as conn:
+        return claim_store.renew_leases(svc.db, conn, attempt_ids, lease_seconds)
+
+
+@dataclass(frozen=True)
+class Success:
+    output_json: str
+    cache_key: str
+    args_json: str
+    cached: bool = False
+    log_label: str | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    state: AttemptState  # failed, timed_out or cancelled
+    error_type: str
+    message: str
+    traceback: str = ""
+    retryable: bool = True
+    args_json: str | None = None
+    log_label: str | None = None
+
+
+def record_success(svc: Services, claim: Claim, result: Success) -> None:
+    """End the attempt and its task run as succeeded (or cached) and move the run on.
+    Raises StaleLease, changing nothing, if the attempt is no longer running."""
+    attempt_state = AttemptState.CACHED if result.cached else AttemptState.SUCCEEDED
+    task_state = TaskRunState.CACHED if result.cached else TaskRunState.SUCCEEDED
+    with svc.db.write() as conn:
+        now = time.time()
+        if not run_store.finish_attempt(conn, claim.attempt_id, attempt_state, now,
+                                        log_label=result.log_label):
+            raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
+        run_store.transition_task_run(conn, claim.task_run_id, task_state, ended_at=now,
+                                      output=inline_output(result.output_json),
+                                      cache_key=result.cache_key, args=result.args_json)
+        _advance_after(svc, conn, claim, ok=True)
+    svc.notify()
+
+
+def record_failure(svc: Services, claim: Claim, failure: Failure) -> None:
+    """End the attempt as failed; retry the task run after a backoff if it has retries
+    left (and the failure is retryable), else fail it and what depends on it."""
+    with svc.db.write() as conn:
+        now = time.time()
+        if not run_store.finish_attempt(
+            conn, claim.attempt_id, failure.state, now, error_type=failure.error_type[:200],
+            error_message=failure.message, traceback=failure.traceback[-MAX_TRACEBACK_CHARS:],
+            log_label=failure.log_label,
+        ):
+            raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
+        extra: dict[str, Any] = {"args": failure.args_json} if failure.args_json else {}
+        if failure.retryable and claim.number < claim.max_attempts:
+            plan, _ = _plan_and_run(svc, conn, claim)
+            task = plan.spec.tasks[claim.task]
+            delay = retry_delay_seconds(task.backoff, claim.number)
+            run_store.transition_task_run(conn, claim.task_run_id, TaskRunState.READY,
+                                          available_at=svc.db.now() + delay, **extra)
+        else:
+            run_store.transition_task_run(conn, claim.task_run_id, TaskRunState.FAILED,
+                                          ended_at=now, **extra)
+            _advance_after(svc, conn, claim, ok=False)
+    svc.notify()
+
+
+def _plan_and_run(svc: Services, conn: Any, claim: Claim) -> Any:
+    run = run_store.get_run(conn, claim.run_id)
+    return svc.plans.get(conn, run.version_id), run
+
+
+def _advance_after(svc: Services, conn: Any, claim: Claim, *, ok: bool) -> None:
+    plan, run = _plan_and_run(svc, conn, claim)
+    advance(svc, conn, plan, run, done=[(claim.node_id, claim.map_index, ok)])

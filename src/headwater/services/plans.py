@@ -1,0 +1,70 @@
+"""A Plan: a pipeline version's spec with its graph and defaults, parsed once per process."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from headwater.domain.dag import Graph, build_graph
+from headwater.domain.merge import NodeArgs, split_node_args
+from headwater.domain.spec import PipelineSpec
+from headwater.store import pipelines as pipeline_store
+
+PLAN_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Plan:
+    version_id: int
+    spec: PipelineSpec
+
+    @cached_property
+    def graph(self) -> Graph:
+        return build_graph(self.spec.nodes)
+
+    @cached_property
+    def param_defaults(self) -> dict[str, Any]:
+        props = self.spec.params.get("properties", {})
+        return {name: prop["default"] for name, prop in props.items() if "default" in prop}
+
+    @cached_property
+    def node_args(self) -> dict[str, NodeArgs]:
+        return {node.id: split_node_args(node.args) for node in self.spec.nodes}
+
+    @cached_property
+    def task_defaults(self) -> dict[str, dict[str, Any]]:
+        found = {}
+        for name, task in self.spec.tasks.items():
+            props = task.params_schema.get("properties", {})
+            found[name] = {p: prop["default"] for p, prop in props.items() if "default" in prop}
+        return found
+
+
+class PlanCache:
+    """Plans by version id. Versions never change once stored, so entries never go stale."""
+
+    def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
+        self._plans: OrderedDict[int, Plan] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, version_id: int) -> Plan:
+        with self._lock:
+            plan = self._plans.get(version_id)
+            if plan is not None:
+                self._plans.move_to_end(version_id)
+                return plan
+        plan = Plan(version_id, pipeline_store.load_spec(conn, version_id))
+        self.put(plan)
+        return plan
+
+    def put(self, plan: Plan) -> None:
+        with self._lock:
+            self._plans[plan.version_id] = plan
+            while len(self._plans) > self._size:
+                self._plans.popitem(last=False)

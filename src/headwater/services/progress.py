@@ -1,0 +1,129 @@
+"""Moving a run forward inside the transaction that recorded a result (DESIGN rule 3).
+
+`advance` takes task runs that just ended and node ids that may now start, and walks
+the consequences to a fixed point: downstream nodes whose inputs are complete become
+ready, downstream of a failure become upstream_failed, map nodes expand into one child
+per element, map parents end when their children have, and the run ends when nothing
+is left. It works from an explicit queue, not recursion, so a 10,000-node chain is fine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from sqlalchemy.engine import Connection
+
+from headwater.domain.canonical import canonical_json, sha256_hex
+from headwater.domain.states import RunState, TaskRunState
+from headwater.services.arguments import map_source_value
+from headwater.services.context import Services
+from headwater.services.outputs import inline_output
+from headwater.services.plans import Plan
+from headwater.store import runs as run_store
+from headwater.store.runs import RunRow
+
+Done = tuple[str, int, bool]  # (node id, map index, succeeded)
+
+
+def advance(svc: Services, conn: Connection, plan: Plan, run: RunRow, *,
+            ready: list[str] = (), done: list[Done] = ()) -> None:  # type: ignore[assignment]
+    now = time.time()
+    finished: deque[Done] = deque(done)
+    to_start = list(ready)
+    remaining: int | None = None
+    while finished or to_start:
+        if to_start:
+            finished.extend(_start_nodes(svc, conn, plan, run, to_start, now))
+            to_start = []
+            continue
+        node_id, map_index, ok = finished.popleft()
+        remaining = run_store.add_remaining(conn, run.id, -1)
+        if map_index >= 0:
+            finished.extend(_child_done(svc, conn, run, node_id, now))
+            continue
+        downstream = list(plan.graph.downstream[node_id])
+        if ok:
+            rows = run_store.decrement_waiting(conn, run.id, downstream)
+            to_start = [n for n, waiting, state in rows
+                        if waiting == 0 and state == TaskRunState.PENDING.value]
+        else:
+            skipped = run_store.transition_nodes(conn, run.id, downstream,
+                                                 TaskRunState.UPSTREAM_FAILED, ended_at=now)
+            finished.extend((n, -1, False) for n in skipped)
+    if remaining == 0:
+        _finish_run(conn, run.id, now)
+
+
+def _start_nodes(svc: Services, conn: Connection, plan: Plan, run: RunRow, node_ids: list[str],
+                 now: float) -> list[Done]:
+    """Make nodes ready; map nodes expand instead. What ended at once, as Done."""
+    plain = [n for n in node_ids if plan.spec.node_map[n].map is None]
+    run_store.transition_nodes(conn, run.id, plain, TaskRunState.READY, available_at=0.0)
+    ended: list[Done] = []
+    for node_id in node_ids:
+        if plan.spec.node_map[node_id].map is not None:
+            ended.extend(_expand(svc, conn, plan, run, node_id, now))
+    return ended
+
+
+def _expand(svc: Services, conn: Connection, plan: Plan, run: RunRow, node_id: str,
+            now: float) -> list[Done]:
+    (parent,) = run_store.node_task_runs(conn, run.id, [node_id])
+    try:
+        items = map_source_value(conn, plan, run, node_id, svc.outputs)
+    except Exception as exc:  # noqa: BLE001 - a bad path into an output is the user's error
+        items = exc
+    if not isinstance(items, list):
+        why = (f"cannot map: {items!r}" if isinstance(items, Exception)
+               else f"map needs a list, got {type(items).__name__}")
+        run_store.transition_task_run(conn, parent.id, TaskRunState.FAILED, error=why,
+                                      ended_at=now)
+        return [(node_id, -1, False)]
+    if not items:
+        run_store.transition_task_run(conn, parent.id, TaskRunState.SUCCEEDED, output="[]",
+                                      cache_key=sha256_hex([]), started_at=now, ended_at=now)
+        return [(node_id, -1, True)]
+    run_store.transition_task_run(conn, parent.id, TaskRunState.RUNNING, waiting_on=len(items),
+                                  started_at=now)
+    run_store.insert_task_runs(conn, [
+        {"run_id": run.id, "node_id": node_id, "map_index": index, "task": parent.task,
+         "state": TaskRunState.READY.value, "queue": parent.queue, "priority": run.priority,
+         "available_at": 0.0, "waiting_on": 0, "max_attempts": parent.max_attempts,
+         "created_at": now}
+        for index in range(len(items))
+    ])
+    run_store.add_remaining(conn, run.id, len(items))
+    return []
+
+
+def _child_done(svc: Services, conn: Connection, run: RunRow, node_id: str,
+                now: float) -> list[Done]:
+    """A map child ended; when it was the last, its parent ends too."""
+    ((_, waiting, _),) = run_store.decrement_waiting(conn, run.id, [node_id])
+    if waiting > 0:
+        return []
+    children = run_store.map_children(conn, run.id, node_id)
+    (parent,) = run_store.node_task_runs(conn, run.id, [node_id])
+    ok = all(child.state in (TaskRunState.SUCCEEDED, TaskRunState.CACHED) for child in children)
+    if ok:
+        outputs = [svc.outputs.value(conn, run.pipeline, child) for child in children]
+        run_store.transition_task_run(
+            conn, parent.id, TaskRunState.SUCCEEDED, ended_at=now,
+            cache_key=sha256_hex([child.cache_key for child in children]),
+            output=inline_output(canonical_json(outputs)),
+        )
+    else:
+        failed = sum(c.state not in (TaskRunState.SUCCEEDED, TaskRunState.CACHED)
+                     for c in children)
+        run_store.transition_task_run(conn, parent.id, TaskRunState.FAILED, ended_at=now,
+                                      error=f"{failed} of {len(children)} mapped task runs "
+                                            "did not succeed")
+    return [(node_id, -1, ok)]
+
+
+def _finish_run(conn: Connection, run_id: str, now: float) -> None:
+    failed = run_store.any_task_run_in(
+        conn, run_id, (TaskRunState.FAILED, TaskRunState.UPSTREAM_FAILED, TaskRunState.CANCELLED)
+    )
+    run_store.finish_run(conn, run_id, RunState.FAILED if failed else RunState.SUCCEEDED, now)
+

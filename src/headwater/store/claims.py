@@ -1,0 +1,107 @@
+"""Claiming ready task runs with a lease, renewing leases, and the two dialects' ways.
+
+A claim moves task runs from ready to running and creates one attempt for each, with
+`lease_until` read from the database clock. The attempt id is the fencing token: a
+result or heartbeat names it, and is refused once the attempt is no longer running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from headwater.domain.states import AttemptState, TaskRunState
+from headwater.store.engine import Database
+from headwater.store.tables import attempts, task_runs
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt_id: int
+    task_run_id: int
+    run_id: str
+    node_id: str
+    map_index: int
+    task: str
+    number: int
+    max_attempts: int
+    lease_until: float
+
+
+def claim(db: Database, conn: Connection, *, worker_id: str, limit: int,
+          queues: Sequence[str] | None, run_id: str | None, lease_seconds: float,
+          executor: str | None = None) -> list[Claim]:
+    """Claim up to `limit` ready task runs, highest priority then oldest first."""
+    if limit <= 0:
+        return []
+    now = db.now()
+    ready = sa.select(task_runs.c.id).where(
+        task_runs.c.state == TaskRunState.READY.value, task_runs.c.available_at <= now
+    )
+    if queues:
+        ready = ready.where(task_runs.c.queue.in_(list(queues)))
+    if run_id is not None:
+        ready = ready.where(task_runs.c.run_id == run_id)
+    ready = ready.order_by(task_runs.c.priority.desc(), task_runs.c.id).limit(limit)
+    ids = _lock_ready_postgresql(conn, ready) if db.dialect == "postgresql" else None
+    claimed = _mark_running(conn, ids if ids is not None else ready.scalar_subquery(), now)
+    if not claimed:
+        return []
+    # Lease and start time come from the database clock.
+    rows = conn.execute(
+        attempts.insert()
+        .values(lease_until=now + lease_seconds, started_at=now)
+        .returning(attempts.c.id, attempts.c.lease_until, sort_by_parameter_order=True),
+        [{"task_run_id": row.id, "run_id": row.run_id, "number": row.attempts,
+          "state": AttemptState.RUNNING.value, "worker_id": worker_id, "executor": executor}
+         for row in claimed],
+    ).all()
+    return [
+        Claim(attempt.id, row.id, row.run_id, row.node_id, row.map_index, row.task,
+              row.attempts, row.max_attempts, attempt.lease_until)
+        for attempt, row in zip(rows, claimed, strict=True)
+    ]
+
+
+def _lock_ready_postgresql(conn: Connection, ready: sa.Select[Any]) -> list[int]:
+    """PostgreSQL: lock the chosen rows, skipping rows other workers hold locked, so
+    concurrent claimers never wait on each other nor take the same row."""
+    return list(conn.execute(ready.with_for_update(skip_locked=True)).scalars())
+
+
+def _mark_running(conn: Connection, ids: Any, now: Any) -> list[Any]:
+    """Ready -> running, conditional on still being ready (SQLite relies on this guard
+    inside its BEGIN IMMEDIATE transaction; PostgreSQL on the row locks above)."""
+    if isinstance(ids, list) and not ids:
+        return []
+    where_ids = task_runs.c.id.in_(ids)
+    result = conn.execute(
+        task_runs.update()
+        .where(where_ids, task_runs.c.state == TaskRunState.READY.value)
+        .values(state=TaskRunState.RUNNING.value, attempts=task_runs.c.attempts + 1,
+                started_at=sa.func.coalesce(task_runs.c.started_at, now))
+        .returning(task_runs.c.id, task_runs.c.run_id, task_runs.c.node_id,
+                   task_runs.c.map_index, task_runs.c.task, task_runs.c.attempts,
+                   task_runs.c.max_attempts)
+    )
+    return sorted(result.all(), key=lambda row: row.id)
+
+
+def renew_leases(db: Database, conn: Connection, attempt_ids: Sequence[int],
+                 lease_seconds: float) -> set[int]:
+    """Extend the leases of `attempt_ids` in one statement; the ids still live.
+    An id missing from the answer was lost or cancelled: its worker must stop it."""
+    if not attempt_ids:
+        return set()
+    result = conn.execute(
+        attempts.update()
+        .where(attempts.c.id.in_(list(attempt_ids)),
+               attempts.c.state == AttemptState.RUNNING.value)
+        .values(lease_until=db.now() + lease_seconds)
+        .returning(attempts.c.id)
+    )
+    return set(result.scalars())

@@ -1,0 +1,105 @@
+"""Opening the database: SQLite (embedded default) or PostgreSQL.
+
+SQLite: WAL, synchronous=NORMAL (durable across process crashes; a power loss may drop
+the last transactions, which is fine for the embedded default), foreign keys, a busy
+timeout, and ``BEGIN IMMEDIATE`` for write transactions so two writers queue on the
+lock instead of failing later with "database is locked".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from headwater.errors import ConfigError
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+_WRITE = "headwater_write"
+
+
+class Database:
+    """An engine plus the transaction helpers every query module uses."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.is_memory = self.dialect == "sqlite" and engine.url.database in (None, "", ":memory:")
+        # One shared connection serves an in-memory database, so transactions from
+        # different threads must take turns on it.
+        self._lock: Any = threading.RLock() if self.is_memory else nullcontext()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self._lock, self.engine.connect() as conn:
+            conn.info[_WRITE] = True
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_WRITE, None)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._lock, self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def now(self) -> Any:
+        """An SQL expression for the database clock, in seconds since the epoch."""
+        if self.dialect == "sqlite":
+            return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)")
+        return sa.literal_column("extract(epoch from clock_timestamp())::float8")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str, *, pool_size: int = 5) -> Database:
+    """Connect to `url` (``sqlite:///path``, ``sqlite://`` in memory, ``postgresql+psycopg://``)."""
+    if url.startswith("sqlite"):
+        return Database(_sqlite_engine(url))
+    if url.startswith("postgresql"):
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                                  pool_pre_ping=True, pool_timeout=30)
+        return Database(engine)
+    raise ConfigError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = sa.engine.make_url(url)
+    memory = parsed.database in (None, "", ":memory:")
+    if memory:
+        engine = sa.create_engine("sqlite://", poolclass=StaticPool,
+                                  connect_args={"check_same_thread": False})
+    else:
+        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+                                                     "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN is ours to choose.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_WRITE) else "BEGIN")
+
+    return engine

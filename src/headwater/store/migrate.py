@@ -1,0 +1,58 @@
+"""Schema migrations with Alembic, and the fast check that skips them when current.
+
+Opening a database reads one row (the Alembic revision) and compares it with
+`HEAD_REVISION`; Alembic itself is imported only when there is something to do, so
+`headwater run` starts fast. A test keeps `HEAD_REVISION` equal to Alembic's head.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from headwater.store.engine import Database
+from headwater.store.tables import metadata
+
+HEAD_REVISION = "0001"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_PG_MIGRATION_LOCK = 0x68656164  # advisory lock id: concurrent starters migrate one at a time
+
+
+def current_revision(conn: Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the schema to `revision` (``headwater db upgrade``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.write() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def ensure_schema(db: Database) -> None:
+    """Create or upgrade the schema if it is not current.
+
+    An in-memory database (tests, `headwater.run` in a user's pytest) is created from
+    the table metadata directly: the same schema, without Alembic's start-up cost.
+    """
+    if db.is_memory:
+        with db.write() as conn:
+            metadata.create_all(conn)
+            conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": HEAD_REVISION})
+        return
+    with db.read() as conn:
+        if current_revision(conn) == HEAD_REVISION:
+            return
+    upgrade(db)

@@ -1,0 +1,268 @@
+"""Runs, task runs and attempts: inserts, reads and state-guarded updates.
+
+Every state change is an UPDATE guarded by `state IN sources_of(target)`, so the
+transition table in `headwater.domain.states` is enforced by the database itself and
+a concurrent writer that lost the race changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from headwater.domain.states import AttemptState, RunState, TaskRunState, sources_of
+from headwater.errors import NotFound
+from headwater.store.tables import attempts, runs, task_runs
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    pipeline: str
+    version_id: int
+    state: RunState
+    args: dict[str, Any]
+    task_args: dict[str, dict[str, Any]]
+    force: bool
+    resumed_from: str | None
+    priority: int
+    tags: list[str]
+    remaining: int
+    created_at: float
+    ended_at: float | None
+
+
+@dataclass(frozen=True)
+class TaskRunRow:
+    id: int
+    run_id: str
+    node_id: str
+    map_index: int
+    task: str
+    state: TaskRunState
+    queue: str
+    is_map_parent: bool
+    waiting_on: int
+    attempts: int
+    max_attempts: int
+    cache_key: str | None
+    args: str | None
+    output: str | None
+    error: str | None
+    started_at: float | None
+    ended_at: float | None
+
+    @property
+    def label(self) -> str:
+        return self.node_id if self.map_index < 0 else f"{self.node_id}[{self.map_index}]"
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    id: int
+    task_run_id: int
+    run_id: str
+    number: int
+    state: AttemptState
+    worker_id: str | None
+    started_at: float
+    ended_at: float | None
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+    log_label: str | None
+
+
+_TR_COLS = [task_runs.c[name] for name in TaskRunRow.__dataclass_fields__]
+
+
+def _run(row: Row[Any]) -> RunRow:
+    return RunRow(row.id, row.pipeline, row.version_id, RunState(row.state), json.loads(row.args),
+                  json.loads(row.task_args), bool(row.force), row.resumed_from, row.priority,
+                  json.loads(row.tags), row.remaining, row.created_at, row.ended_at)
+
+
+def _task_run(row: Row[Any]) -> TaskRunRow:
+    values = row._asdict()
+    values["state"] = TaskRunState(values["state"])
+    values["is_map_parent"] = bool(values["is_map_parent"])
+    return TaskRunRow(**values)
+
+
+def _attempt(row: Row[Any]) -> AttemptRow:
+    return AttemptRow(row.id, row.task_run_id, row.run_id, row.number, AttemptState(row.state),
+                      row.worker_id, row.started_at, row.ended_at, row.error_type,
+                      row.error_message, row.traceback, row.log_label)
+
+
+# -- runs ---------------------------------------------------------------------------
+
+
+def insert_run(conn: Connection, **values: Any) -> None:
+    for key in ("args", "task_args", "tags"):
+        values[key] = json.dumps(values[key])
+    conn.execute(runs.insert().values(state=RunState.RUNNING.value, **values))
+
+
+def get_run(conn: Connection, run_id: str) -> RunRow:
+    row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+    if row is None:
+        raise NotFound(f"no run {run_id!r}")
+    return _run(row)
+
+
+def list_runs(conn: Connection, pipeline: str | None = None, limit: int = 50) -> list[RunRow]:
+    query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+    if pipeline:
+        query = query.where(runs.c.pipeline == pipeline)
+    return [_run(r) for r in conn.execute(query)]
+
+
+def add_remaining(conn: Connection, run_id: str, delta: int) -> int:
+    return int(conn.execute(
+        runs.update().where(runs.c.id == run_id)
+        .values(remaining=runs.c.remaining + delta).returning(runs.c.remaining)
+    ).scalar_one())
+
+
+def finish_run(conn: Connection, run_id: str, target: RunState, now: Any) -> bool:
+    result = conn.execute(
+        runs.update()
+        .where(runs.c.id == run_id, runs.c.state.in_(sources_of(target)))
+        .values(state=target.value, ended_at=now)
+    )
+    return result.rowcount == 1
+
+
+# -- task runs ----------------------------------------------------------------------
+
+
+def insert_task_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(task_runs.insert(), list(rows))
+
+
+def list_task_runs(conn: Connection, run_id: str) -> list[TaskRunRow]:
+    query = (sa.select(*_TR_COLS).where(task_runs.c.run_id == run_id)
+             .order_by(task_runs.c.id))
+    return [_task_run(r) for r in conn.execute(query)]
+
+
+def get_task_run(conn: Connection, task_run_id: int) -> TaskRunRow:
+    row = conn.execute(sa.select(*_TR_COLS).where(task_runs.c.id == task_run_id)).first()
+    if row is None:
+        raise NotFound(f"no task run {task_run_id}")
+    return _task_run(row)
+
+
+def node_task_runs(conn: Connection, run_id: str, node_ids: Iterable[str]) -> list[TaskRunRow]:
+    """The node-level rows (not map children) of `node_ids` in a run."""
+    query = sa.select(*_TR_COLS).where(
+        task_runs.c.run_id == run_id, task_runs.c.node_id.in_(list(node_ids)),
+        task_runs.c.map_index == -1,
+    )
+    return [_task_run(r) for r in conn.execute(query)]
+
+
+def map_children(conn: Connection, run_id: str, node_id: str) -> list[TaskRunRow]:
+    query = (sa.select(*_TR_COLS)
+             .where(task_runs.c.run_id == run_id, task_runs.c.node_id == node_id,
+                    task_runs.c.map_index >= 0)
+             .order_by(task_runs.c.map_index))
+    return [_task_run(r) for r in conn.execute(query)]
+
+
+def transition_task_run(conn: Connection, task_run_id: int, target: TaskRunState,
+                        **values: Any) -> bool:
+    result = conn.execute(
+        task_runs.update()
+        .where(task_runs.c.id == task_run_id, task_runs.c.state.in_(sources_of(target)))
+        .values(state=target.value, **values)
+    )
+    return result.rowcount == 1
+
+
+def transition_nodes(conn: Connection, run_id: str, node_ids: Sequence[str],
+                     target: TaskRunState, **values: Any) -> list[str]:
+    """Move node-level rows of `node_ids` to `target`; the nodes that moved."""
+    if not node_ids:
+        return []
+    result = conn.execute(
+        task_runs.update()
+        .where(task_runs.c.run_id == run_id, task_runs.c.node_id.in_(list(node_ids)),
+               task_runs.c.map_index == -1, task_runs.c.state.in_(sources_of(target)))
+        .values(state=target.value, **values)
+        .returning(task_runs.c.node_id)
+    )
+    return [row.node_id for row in result]
+
+
+def decrement_waiting(conn: Connection, run_id: str, node_ids: Sequence[str],
+                      map_index: int = -1) -> list[tuple[str, int, str]]:
+    """One upstream of each node finished: (node, still waiting on, state) per node."""
+    if not node_ids:
+        return []
+    result = conn.execute(
+        task_runs.update()
+        .where(task_runs.c.run_id == run_id, task_runs.c.node_id.in_(list(node_ids)),
+               task_runs.c.map_index == map_index)
+        .values(waiting_on=task_runs.c.waiting_on - 1)
+        .returning(task_runs.c.node_id, task_runs.c.waiting_on, task_runs.c.state)
+    )
+    return [(row.node_id, row.waiting_on, row.state) for row in result]
+
+
+def set_task_run_values(conn: Connection, task_run_id: int, **values: Any) -> None:
+    conn.execute(task_runs.update().where(task_runs.c.id == task_run_id).values(**values))
+
+
+def cancel_open_task_runs(conn: Connection, run_id: str, now: Any) -> int:
+    """Cancel every task run of the run that has not ended; how many were cancelled."""
+    target = TaskRunState.CANCELLED
+    result = conn.execute(
+        task_runs.update()
+        .where(task_runs.c.run_id == run_id, task_runs.c.state.in_(sources_of(target)))
+        .values(state=target.value, ended_at=now)
+    )
+    return int(result.rowcount)
+
+
+def any_task_run_in(conn: Connection, run_id: str, states: Iterable[TaskRunState]) -> bool:
+    query = sa.select(task_runs.c.id).where(
+        task_runs.c.run_id == run_id, task_runs.c.state.in_([s.value for s in states])
+    ).limit(1)
+    return conn.execute(query).first() is not None
+
+
+# -- attempts -----------------------------------------------------------------------
+
+
+def list_attempts(conn: Connection, run_id: str) -> list[AttemptRow]:
+    query = sa.select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.id)
+    return [_attempt(r) for r in conn.execute(query)]
+
+
+def finish_attempt(conn: Connection, attempt_id: int, target: AttemptState, now: Any,
+                   **values: Any) -> bool:
+    """End a running attempt. False if it was not running (its lease was lost or the
+    run was cancelled): the fencing that refuses a stale result."""
+    result = conn.execute(
+        attempts.update()
+        .where(attempts.c.id == attempt_id, attempts.c.state.in_(sources_of(target)))
+        .values(state=target.value, ended_at=now, **values)
+    )
+    return result.rowcount == 1
+
+
+def end_running_attempts(conn: Connection, run_id: str, target: AttemptState, now: Any) -> int:
+    result = conn.execute(
+        attempts.update()
+        .where(attempts.c.run_id == run_id, attempts.c.state.in_(sources_of(target)))
+        .values(state=target.value, ended_at=now)
+    )
+    return int(result.rowcount)

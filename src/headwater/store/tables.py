@@ -1,0 +1,131 @@
+"""The tables. Timestamps are seconds since the epoch (float) read from the database
+clock, so every worker agrees on time whatever its own clock says."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("current_version_id", sa.Integer, nullable=True),
+    sa.Column("origin", sa.String(20), nullable=False),  # "code" or "api"
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+pipeline_versions = sa.Table(
+    "pipeline_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline", sa.String(200), sa.ForeignKey("pipelines.name"), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),  # canonical JSON
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("pipeline", "content_hash"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("pipeline_versions.id"), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("args", sa.Text, nullable=False),  # JSON
+    sa.Column("task_args", sa.Text, nullable=False),  # JSON: {node id: {param: value}}
+    sa.Column("force", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("resumed_from", sa.String(32), nullable=True),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("tags", sa.Text, nullable=False, server_default="[]"),  # JSON list
+    # Task runs not yet in a terminal state; the run ends when it reaches 0. A counter
+    # instead of a COUNT(*) keeps completion O(1) on runs with 10,000 task runs.
+    sa.Column("remaining", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Index(None, "pipeline", "created_at"),
+    sa.Index(None, "state", "created_at"),
+)
+
+task_runs = sa.Table(
+    "task_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("node_id", sa.String(200), nullable=False),
+    sa.Column("map_index", sa.Integer, nullable=False, server_default="-1"),  # -1: not a child
+    sa.Column("task", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("queue", sa.String(100), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("available_at", sa.Float, nullable=False),  # not claimable before (retry backoff)
+    sa.Column("waiting_on", sa.Integer, nullable=False),  # upstream nodes not yet done
+    sa.Column("is_map_parent", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("cache_key", sa.String(64), nullable=True),
+    sa.Column("args", sa.Text, nullable=True),  # merged arguments, JSON
+    sa.Column("output", sa.Text, nullable=True),  # JSON when small; else only in the artifact
+    sa.Column("error", sa.Text, nullable=True),  # why it failed without an attempt
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.UniqueConstraint("run_id", "node_id", "map_index"),
+    sa.Index(None, "run_id", "state"),
+)
+# Claim order is priority first, then age; the partial indexes hold only ready rows,
+# in that order, for workers (by queue) and for one-run local execution (by run).
+sa.Index(
+    "ix_task_runs_ready_by_queue",
+    task_runs.c.queue,
+    task_runs.c.priority.desc(),
+    task_runs.c.id,
+    sqlite_where=sa.text("state = 'ready'"),
+    postgresql_where=sa.text("state = 'ready'"),
+)
+sa.Index(
+    "ix_task_runs_ready_by_run",
+    task_runs.c.run_id,
+    task_runs.c.priority.desc(),
+    task_runs.c.id,
+    sqlite_where=sa.text("state = 'ready'"),
+    postgresql_where=sa.text("state = 'ready'"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # the fencing token
+    sa.Column("task_run_id", sa.Integer, sa.ForeignKey("task_runs.id"), nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("worker_id", sa.String(64), nullable=True),
+    sa.Column("executor", sa.String(20), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Column("error_type", sa.String(200), nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("traceback", sa.Text, nullable=True),
+    sa.Column("log_label", sa.String(300), nullable=True),
+    sa.Index(None, "task_run_id"),
+    sa.Index(None, "run_id"),
+    sa.Index(
+        "ix_attempts_live_leases",
+        "lease_until",
+        sqlite_where=sa.text("state = 'running'"),
+        postgresql_where=sa.text("state = 'running'"),
+    ),
+)
