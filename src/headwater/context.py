@@ -3,6 +3,7 @@
     ctx = headwater.current_context()
     (ctx.output_dir / "clean.csv").write_text(...)   # saved with the task's output
     ctx.attempt                                        # 1 on the first try
+    ctx.artifact_uri("clean.csv")                      # where that file will be kept
 
 Files written under `output_dir` are stored beside ``output.json`` in the task run's
 artifact folder when the attempt succeeds, and are discarded if it fails.
@@ -25,6 +26,11 @@ class TaskContext:
     map_index: int  # -1 unless this task run is one element of a .map
     attempt: int
     output_dir: Path
+    artifact_root: str  # where output_dir's files are stored once the attempt succeeds
+
+    def artifact_uri(self, name: str) -> str:
+        """The path or URL file `name` of `output_dir` will have once stored."""
+        return f"{self.artifact_root.rstrip('/')}/{name}"
 
 
 _current: ContextVar[TaskContext | None] = ContextVar("headwater_task_context", default=None)

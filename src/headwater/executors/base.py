@@ -28,6 +28,7 @@ class AttemptContext:
     arguments: dict[str, Any]
     log_dir: Path
     output_dir: Path
+    artifact_root: str
     # Resolves a python task's callable; executors that run elsewhere only need names.
     load_callable: Callable[[TaskDef], Callable[[dict[str, Any]], Any]]
     cancelled: threading.Event = field(default_factory=threading.Event)

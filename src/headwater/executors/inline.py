@@ -30,7 +30,7 @@ class _ThreadExecution(Execution):
         log = capture.AttemptLog(ctx.log_dir)
         capture.current_log.set(log)
         set_context(TaskContext(ctx.run_id, ctx.pipeline, ctx.node_id, ctx.map_index,
-                                ctx.attempt, ctx.output_dir))
+                                ctx.attempt, ctx.output_dir, ctx.artifact_root))
         try:
             call = ctx.load_callable(ctx.task)
             self._outcome = Outcome("succeeded", output=call(ctx.arguments))

@@ -107,8 +107,10 @@ def _child_done(svc: Services, conn: Connection, run: RunRow, node_id: str,
     ok = all(child.state in (TaskRunState.SUCCEEDED, TaskRunState.CACHED) for child in children)
     if ok:
         outputs = [svc.outputs.value(conn, run.pipeline, child) for child in children]
+        all_cached = all(child.state == TaskRunState.CACHED for child in children)
         run_store.transition_task_run(
-            conn, parent.id, TaskRunState.SUCCEEDED, ended_at=now,
+            conn, parent.id, TaskRunState.CACHED if all_cached else TaskRunState.SUCCEEDED,
+            ended_at=now,
             cache_key=sha256_hex([child.cache_key for child in children]),
             output=inline_output(canonical_json(outputs)),
         )

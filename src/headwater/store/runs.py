@@ -266,3 +266,20 @@ def end_running_attempts(conn: Connection, run_id: str, target: AttemptState, no
         .values(state=target.value, ended_at=now)
     )
     return int(result.rowcount)
+
+
+def count_states(conn: Connection, run_id: str) -> dict[str, int]:
+    """How many task runs of the run are in each state (map parents left out)."""
+    query = (sa.select(task_runs.c.state, sa.func.count())
+             .where(task_runs.c.run_id == run_id, task_runs.c.is_map_parent == sa.false())
+             .group_by(task_runs.c.state))
+    return {state: int(n) for state, n in conn.execute(query)}
+
+
+def running_labels(conn: Connection, run_id: str, limit: int) -> list[str]:
+    query = (sa.select(task_runs.c.node_id, task_runs.c.map_index)
+             .where(task_runs.c.run_id == run_id,
+                    task_runs.c.state == TaskRunState.RUNNING.value,
+                    task_runs.c.is_map_parent == sa.false())
+             .order_by(task_runs.c.id).limit(limit))
+    return [node if index < 0 else f"{node}[{index}]" for node, index in conn.execute(query)]

@@ -167,7 +167,8 @@ class Worker:
             ctx = AttemptContext(run.id, run.pipeline, claim.node_id, claim.map_index,
                                  claim.number, task, resolved.args,
                                  svc.artifacts.log_dir(prefix, label), output_dir,
-                                 self.code.load_callable, cancelled)
+                                 svc.artifacts.uri(prefix, ""), self.code.load_callable,
+                                 cancelled)
             outcome = self._execute(ctx)
             svc.artifacts.publish_logs(prefix, label)
             self._record(claim, outcome, prefix, resolved.cache_key, args_json, output_dir, label)

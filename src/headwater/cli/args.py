@@ -1,0 +1,53 @@
+"""Parsing `-p key=value` and `-t node.key=value` options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from headwater.domain.problems import Problem
+from headwater.errors import ValidationError
+
+
+def parse_value(text: str) -> Any:
+    """JSON if it parses (``5``, ``true``, ``[1,2]``), else the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _split(item: str, option: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ValidationError([Problem("", option, f"expected KEY=VALUE, got {item!r}")])
+    return key.strip(), value
+
+
+def parse_params(items: list[str], params_file: Path | None) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if params_file is not None:
+        try:
+            loaded = json.loads(params_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValidationError([Problem(str(params_file), "", str(exc))]) from None
+        if not isinstance(loaded, dict):
+            raise ValidationError([Problem(str(params_file), "$", "must be a JSON object")])
+        args.update(loaded)
+    for item in items:
+        key, value = _split(item, "--param")
+        args[key] = parse_value(value)
+    return args
+
+
+def parse_task_params(items: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, value = _split(item, "--task-param")
+        node, dot, name = key.partition(".")
+        if not dot or not name:
+            raise ValidationError([Problem("", "--task-param",
+                                           f"expected NODE.KEY=VALUE, got {item!r}")])
+        found.setdefault(node, {})[name] = parse_value(value)
+    return found

@@ -1,0 +1,242 @@
+"""`headwater`: run pipelines, inspect projects, manage the database."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from headwater.cli.errors import EXIT_FAILED, EXIT_INVALID, handled
+
+if TYPE_CHECKING:
+    from headwater.authoring.project import Project
+    from headwater.authoring.registry import PipelineLike
+    from headwater.config import Settings
+
+app = typer.Typer(
+    name="headwater", no_args_is_help=True, add_completion=False,
+    help="Data pipelines and jobs: run, inspect and manage headwater projects.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+ProjectOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional
+    "--project", "-C", help="Project folder (default: the current folder).",
+    envvar="HEADWATER_PROJECT")]
+
+
+def _settings(project: Path | None, **overrides: Any) -> Settings:
+    from headwater.config import load_settings
+
+    return load_settings(project, **overrides)
+
+
+def _load(settings: Settings, *, quiet: bool = False) -> Project:
+    from headwater.authoring.project import load_project
+
+    project = load_project(settings)
+    if not quiet:
+        for error in project.errors:
+            typer.echo(f"warning: could not load {error}", err=True)
+    return project
+
+
+def _find(project: Project, name: str) -> PipelineLike:
+    """A pipeline by name, or a recipe file given by path."""
+    from headwater.authoring.recipes import RECIPE_SUFFIXES, load_recipe
+    from headwater.authoring.registry import use_registry
+
+    path = Path(name)
+    if path.suffix in RECIPE_SUFFIXES and path.exists():
+        with use_registry(project.registry):
+            return load_recipe(path, register=False)
+    return project.registry.get_pipeline(name)
+
+
+@app.command()
+def init(directory: Path = typer.Argument(..., help="Folder to create the project in.")) -> None:
+    """Create a working project: one pipeline, one test, a README."""
+    from headwater.cli.scaffold import scaffold
+
+    with handled():
+        created = scaffold(directory)
+    typer.echo(f"created {len(created)} files in {directory}/")
+    typer.echo(f"next: cd {directory} && headwater run hello -p name=world")
+
+
+@app.command("list")
+def list_(project: ProjectOpt = None) -> None:
+    """List the project's pipelines."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from headwater.errors import DefinitionError
+
+    with handled():
+        loaded = _load(_settings(project))
+        table = Table("pipeline", "nodes", "parameters", "description", "source", box=None)
+        for name, found in sorted(loaded.registry.pipelines.items()):
+            try:
+                spec = found.spec
+                nodes, params = str(len(spec.nodes)), ", ".join(spec.param_names)
+            except DefinitionError as exc:
+                nodes, params = "[red]invalid[/]", f"[red]{len(exc.problems)} problems[/]"
+            summary = (found.spec.description if nodes.isdigit() else "").split("\n")[0]
+            table.add_row(name, nodes, params, summary, str(found.source or ""))
+        Console().print(table)
+        if not loaded.registry.pipelines:
+            typer.echo(f"no pipelines found in {loaded.root}/{loaded.settings.pipelines_package}/")
+
+
+@app.command()
+def show(pipeline: str = typer.Argument(..., help="Pipeline name or recipe file."),
+         as_json: bool = typer.Option(False, "--json", help="Print the compiled spec."),
+         project: ProjectOpt = None) -> None:
+    """Show a pipeline's DAG, tasks and parameters without running anything."""
+    from headwater.cli.display import print_pipeline
+
+    with handled():
+        spec = _find(_load(_settings(project), quiet=True), pipeline).spec
+        if as_json:
+            typer.echo(json.dumps(spec.to_json_dict(), indent=2, ensure_ascii=False))
+        else:
+            print_pipeline(spec)
+
+
+@app.command()
+def validate(pipeline: Optional[str] = typer.Argument(  # noqa: UP045
+                 None, help="Pipeline name or recipe file (default: the whole project)."),
+             project: ProjectOpt = None) -> None:
+    """Check definitions; report every problem with its place; exit 2 if any."""
+    from headwater.errors import DefinitionError
+
+    with handled():
+        loaded = _load(_settings(project), quiet=True)
+        if pipeline is not None:
+            _find(loaded, pipeline).spec  # noqa: B018 - compiling validates
+            typer.echo(f"{pipeline}: ok")
+            return
+        bad = len(loaded.errors)
+        for error in loaded.errors:
+            typer.echo(f"error: could not load {error}", err=True)
+        for name, found in sorted(loaded.registry.pipelines.items()):
+            try:
+                found.spec  # noqa: B018
+                typer.echo(f"{name}: ok")
+            except DefinitionError as exc:
+                bad += 1
+                typer.echo(f"error: {exc}", err=True)
+        if bad:
+            raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+def run(
+    pipeline: str = typer.Argument(..., help="Pipeline name or recipe file."),
+    param: list[str] = typer.Option([], "--param", "-p", metavar="KEY=VALUE",
+                                    help="A run argument (VALUE is JSON, else a string)."),
+    task_param: list[str] = typer.Option([], "--task-param", "-t", metavar="NODE.KEY=VALUE",
+                                         help="An argument for one task node."),
+    params_file: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--params-file", help="JSON file of run arguments."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-j", min=1),  # noqa: UP045
+    force: bool = typer.Option(False, "--force", help="Run every task, ignoring cached outputs."),
+    resume: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--resume", metavar="RUN_ID",
+        help="Reuse the succeeded task runs of RUN_ID; run the rest."),
+    project: ProjectOpt = None,
+) -> None:
+    """Run a pipeline here, in parallel where the DAG allows; exit 0 only if it succeeded."""
+    from headwater.cli.args import parse_params, parse_task_params
+    from headwater.cli.display import RunDisplay
+    from headwater.local import run_pipeline
+    from headwater.services.context import open_services
+
+    with handled():
+        settings = _settings(project, concurrency=concurrency)
+        args = parse_params(param, params_file)
+        task_args = parse_task_params(task_param)
+        loaded = _load(settings)
+        found = _find(loaded, pipeline)
+        found.spec  # noqa: B018 - report definition problems before touching the database
+        # Tasks run with the project folder as working directory, whatever -C said.
+        os.chdir(settings.project_dir)
+        svc = open_services(settings)
+        display = RunDisplay(svc)
+        try:
+            result = run_pipeline(svc, settings, found, args=args, task_args=task_args,
+                                  force=force, resume_from=resume, registry=loaded.registry,
+                                  on_start=display.started, wait=display.watch)
+        finally:
+            svc.close()
+        display.summary(result, settings)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def runs(pipeline: Optional[str] = typer.Argument(None),  # noqa: UP045
+         limit: int = typer.Option(20, "--limit", "-n", min=1),
+         project: ProjectOpt = None) -> None:
+    """List recent runs stored in the project's database."""
+    from headwater.cli.display import print_runs
+    from headwater.services.context import open_services
+    from headwater.store import runs as run_store
+
+    with handled():
+        svc = open_services(_settings(project))
+        try:
+            with svc.db.read() as conn:
+                found = run_store.list_runs(conn, pipeline, limit)
+        finally:
+            svc.close()
+        print_runs(found)
+
+
+@app.command("recipe-schema")
+def recipe_schema() -> None:
+    """Print the JSON Schema of recipe files."""
+    from headwater.authoring.recipes import recipe_json_schema
+
+    typer.echo(json.dumps(recipe_json_schema(), indent=2))
+
+
+@db_app.command("upgrade")
+def db_upgrade(project: ProjectOpt = None) -> None:
+    """Create or upgrade the database schema to the newest version."""
+    from headwater.store.engine import open_database
+    from headwater.store.migrate import HEAD_REVISION, upgrade
+
+    with handled():
+        settings = _settings(project)
+        db = open_database(settings.database_url)
+        try:
+            upgrade(db)
+        finally:
+            db.dispose()
+    typer.echo(f"database at revision {HEAD_REVISION}: {_redact(settings.database_url)}")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def version() -> None:
+    """Print headwater's version."""
+    from headwater import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "app", "main"]
