@@ -39,8 +39,10 @@ _current: ContextVar[TaskContext | None] = ContextVar("headwater_task_context", 
 def current_context() -> TaskContext:
     found = _current.get()
     if found is None:
-        raise HeadwaterError("current_context() is only available while a task runs "
-                             "under headwater (not when the function is called directly)")
+        raise HeadwaterError(
+            "current_context() is only available while a task runs "
+            "under headwater (not when the function is called directly)"
+        )
     return found
 
 

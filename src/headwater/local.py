@@ -56,11 +56,19 @@ class RunResult:
     @property
     def failures(self) -> list[TaskFailure]:
         by_task_run = {tr.id: tr for tr in self.view.task_runs}
-        found = [TaskFailure(by_task_run[a.task_run_id].label, a.error_type or "",
-                             a.error_message or "", a.traceback or "")
-                 for a in self.view.attempts if a.error_type]
-        found += [TaskFailure(tr.label, "Error", tr.error, "")
-                  for tr in self.view.task_runs if tr.error]
+        found = [
+            TaskFailure(
+                by_task_run[a.task_run_id].label,
+                a.error_type or "",
+                a.error_message or "",
+                a.traceback or "",
+            )
+            for a in self.view.attempts
+            if a.error_type
+        ]
+        found += [
+            TaskFailure(tr.label, "Error", tr.error, "") for tr in self.view.task_runs if tr.error
+        ]
         return found
 
 
@@ -71,8 +79,9 @@ def run(pipeline: PipelineLike | str, /, **args: Any) -> RunResult:
     like a reserved word can be passed through `run_pipeline(..., args={...})`.
     """
     with tempfile.TemporaryDirectory(prefix="headwater-") as tmp:
-        settings = Settings(project_dir=Path(tmp), database_url="sqlite://",
-                            artifacts=str(Path(tmp) / "artifacts"))
+        settings = Settings(
+            project_dir=Path(tmp), database_url="sqlite://", artifacts=str(Path(tmp) / "artifacts")
+        )
         svc = open_services(settings)
         try:
             return run_pipeline(svc, settings, pipeline, args=args)
@@ -80,13 +89,20 @@ def run(pipeline: PipelineLike | str, /, **args: Any) -> RunResult:
             svc.close()
 
 
-def run_pipeline(svc: Services, settings: Settings, pipeline: PipelineLike | str, *,
-                 args: Mapping[str, Any] | None = None,
-                 task_args: Mapping[str, Mapping[str, Any]] | None = None,
-                 force: bool = False, resume_from: str | None = None,
-                 concurrency: int | None = None, registry: Registry | None = None,
-                 on_start: Callable[[str], None] | None = None,
-                 wait: Callable[[str, threading.Thread], None] | None = None) -> RunResult:
+def run_pipeline(
+    svc: Services,
+    settings: Settings,
+    pipeline: PipelineLike | str,
+    *,
+    args: Mapping[str, Any] | None = None,
+    task_args: Mapping[str, Mapping[str, Any]] | None = None,
+    force: bool = False,
+    resume_from: str | None = None,
+    concurrency: int | None = None,
+    registry: Registry | None = None,
+    on_start: Callable[[str], None] | None = None,
+    wait: Callable[[str, threading.Thread], None] | None = None,
+) -> RunResult:
     """Register the pipeline, start a run and work on it here until it ends.
 
     `wait(run_id, worker_thread)` lets a caller (the CLI's live display) watch while the
@@ -96,17 +112,18 @@ def run_pipeline(svc: Services, settings: Settings, pipeline: PipelineLike | str
     found = registry.get_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
     spec = found.spec
     register_pipeline(svc, spec)
-    run_id = start_run(svc, spec.name, args, task_args=task_args, force=force,
-                       resume_from=resume_from)
+    run_id = start_run(
+        svc, spec.name, args, task_args=task_args, force=force, resume_from=resume_from
+    )
     if on_start is not None:
         on_start(run_id)
-    worker = Worker(svc, CodeLocation(registry), settings, run_id=run_id,
-                    concurrency=concurrency)
+    worker = Worker(svc, CodeLocation(registry), settings, run_id=run_id, concurrency=concurrency)
     if wait is None:
         worker.run(until=run_is_over(svc, run_id))
     else:
-        thread = threading.Thread(target=worker.run, args=(run_is_over(svc, run_id),),
-                                  daemon=True, name="hw-local-worker")
+        thread = threading.Thread(
+            target=worker.run, args=(run_is_over(svc, run_id),), daemon=True, name="hw-local-worker"
+        )
         thread.start()
         try:
             wait(run_id, thread)
@@ -122,6 +139,7 @@ def result_of(svc: Services, spec: PipelineSpec, run_id: str) -> RunResult:
     if view.run.state == RunState.SUCCEEDED and spec.output is not None:
         nodes = {tr.node_id: tr for tr in view.task_runs if tr.map_index < 0}
         with svc.db.read() as conn:
+
             def lookup(ref: ParamRef | OutputRef) -> Any:
                 if isinstance(ref, ParamRef):
                     return view.run.args.get(ref.name)

@@ -25,9 +25,16 @@ ENV_PREFIX = "HW_ARG_"
 class CommandTask(Task[..., Any]):
     kind = "command"
 
-    def __init__(self, name: str, command: str, *, env: Mapping[str, str] | None = None,
-                 params: Mapping[str, Any] | None = None, source: Source | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        source: Source | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(None, name=name, source=source, **options)
         self.command = command
         self.env = dict(env or {})
@@ -36,11 +43,21 @@ class CommandTask(Task[..., Any]):
     @cached_property
     def definition(self) -> TaskDef:
         return TaskDef(
-            name=self.name, kind="command", version=self.version, description=self.description,
-            params_schema=command_params_schema(self.params), retries=self.retries,
-            backoff=self.backoff, timeout_seconds=self.timeout, cache=self.cache,
-            queue=self.queue, tags=self.tags, executor=self.executor, command=self.command,
-            env=self.env, source=self.source,
+            name=self.name,
+            kind="command",
+            version=self.version,
+            description=self.description,
+            params_schema=command_params_schema(self.params),
+            retries=self.retries,
+            backoff=self.backoff,
+            timeout_seconds=self.timeout,
+            cache=self.cache,
+            queue=self.queue,
+            tags=self.tags,
+            executor=self.executor,
+            command=self.command,
+            env=self.env,
+            source=self.source,
         )
 
     def call_directly(self, *args: Any, **kwargs: Any) -> Any:
@@ -64,26 +81,53 @@ def command_params_schema(params: Mapping[str, Any] | None) -> dict[str, Any]:
     if params is None:
         return {"type": "object", "properties": {}, "additionalProperties": True}
     required = [name for name, prop in params.items() if "default" not in prop]
-    schema: dict[str, Any] = {"type": "object", "properties": dict(params),
-                              "additionalProperties": False}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": dict(params),
+        "additionalProperties": False,
+    }
     if required:
         schema["required"] = required
     return schema
 
 
-def command(name: str, command: str, *, env: Mapping[str, str] | None = None,
-            params: Mapping[str, Any] | None = None, version: str | int = "1",
-            retries: int = 0, backoff: Backoff | Mapping[str, Any] | None = None,
-            timeout: float | None = None, cache: bool = True, queue: str = "default",
-            tags: Iterable[str] = (), description: str = "") -> CommandTask:
+def command(
+    name: str,
+    command: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    version: str | int = "1",
+    retries: int = 0,
+    backoff: Backoff | Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    cache: bool = True,
+    queue: str = "default",
+    tags: Iterable[str] = (),
+    description: str = "",
+) -> CommandTask:
     """Register a shell command as a task named `name`; see the module docstring."""
     frame = inspect.currentframe()
     caller = frame.f_back if frame is not None else None
-    source = Source(file=tracing.relative_path(caller.f_code.co_filename),
-                    line=caller.f_lineno) if caller is not None else None
-    made = CommandTask(name, command, env=env, params=params, source=source,
-                       version=str(version), retries=retries, backoff=_backoff(backoff),
-                       timeout=timeout, cache=cache, queue=queue, tags=tags,
-                       description=description)
+    source = (
+        Source(file=tracing.relative_path(caller.f_code.co_filename), line=caller.f_lineno)
+        if caller is not None
+        else None
+    )
+    made = CommandTask(
+        name,
+        command,
+        env=env,
+        params=params,
+        source=source,
+        version=str(version),
+        retries=retries,
+        backoff=_backoff(backoff),
+        timeout=timeout,
+        cache=cache,
+        queue=queue,
+        tags=tags,
+        description=description,
+    )
     current_registry().add_task(made)
     return made

@@ -23,8 +23,9 @@ from headwater.errors import DefinitionError
 class Pipeline:
     """A pipeline defined in Python. `spec` compiles it; `graph()` shows its DAG."""
 
-    def __init__(self, fn: Callable[..., Any], *, name: str, description: str,
-                 source: Source) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], *, name: str, description: str, source: Source
+    ) -> None:
         self.fn = fn
         self.name = name
         self.description = description
@@ -42,9 +43,15 @@ class Pipeline:
             returned = self.fn(**placeholders)
         output = tracing.to_spec_value(returned, self.source, "output", builder.problems)
         params.pop("title", None)
-        spec = PipelineSpec(name=self.name, description=self.description, params=params,
-                            tasks=builder.tasks, nodes=tuple(builder.nodes), output=output,
-                            source=self.source)
+        spec = PipelineSpec(
+            name=self.name,
+            description=self.description,
+            params=params,
+            tasks=builder.tasks,
+            nodes=tuple(builder.nodes),
+            output=output,
+            source=self.source,
+        )
         problems = builder.problems + validate_spec(spec)
         if problems:
             raise DefinitionError(problems, f"pipeline {self.name} is invalid")
@@ -63,12 +70,18 @@ class Pipeline:
 @overload
 def pipeline(fn: Callable[..., Any], /) -> Pipeline: ...
 @overload
-def pipeline(*, name: str | None = None, description: str | None = None
-             ) -> Callable[[Callable[..., Any]], Pipeline]: ...
+def pipeline(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
-def pipeline(fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
-             description: str | None = None) -> Any:
+def pipeline(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> Any:
     """Make a function a pipeline, bare or with a `name=` (default: the function's name).
 
     Its parameters are the run's arguments (typed and defaulted like a task's); its
@@ -76,10 +89,16 @@ def pipeline(fn: Callable[..., Any] | None = None, /, *, name: str | None = None
     """
 
     def decorate(func: Callable[..., Any]) -> Pipeline:
-        source = Source(file=tracing.relative_path(inspect.getsourcefile(func) or "?"),
-                        line=func.__code__.co_firstlineno)
-        made = Pipeline(func, name=name or func.__name__,
-                        description=description or inspect.getdoc(func) or "", source=source)
+        source = Source(
+            file=tracing.relative_path(inspect.getsourcefile(func) or "?"),
+            line=func.__code__.co_firstlineno,
+        )
+        made = Pipeline(
+            func,
+            name=name or func.__name__,
+            description=description or inspect.getdoc(func) or "",
+            source=source,
+        )
         current_registry().add_pipeline(made)
         return made
 

@@ -33,8 +33,15 @@ from headwater.authoring.registry import current_registry
 from headwater.authoring.tasks import Task
 from headwater.authoring.tracing import relative_path
 from headwater.domain.problems import Problem
-from headwater.domain.spec import NAME_PATTERN, NODE_ID_PATTERN, Backoff, NodeSpec, PipelineSpec
-from headwater.domain.spec import Source, TaskDef
+from headwater.domain.spec import (
+    NAME_PATTERN,
+    NODE_ID_PATTERN,
+    Backoff,
+    NodeSpec,
+    PipelineSpec,
+    Source,
+    TaskDef,
+)
 from headwater.domain.validate import validate_spec
 from headwater.errors import DefinitionError
 
@@ -130,7 +137,9 @@ def parse_recipe_file(path: Path) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
     except json.JSONDecodeError as exc:
-        raise DefinitionError([Problem(f"{file}:{exc.lineno}", "$", f"not JSON: {exc.msg}")])
+        raise DefinitionError(
+            [Problem(f"{file}:{exc.lineno}", "$", f"not JSON: {exc.msg}")]
+        ) from None
     except Exception as exc:  # noqa: BLE001 - yaml's errors carry their own position
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}" if mark is not None else file
@@ -145,8 +154,10 @@ def compile_recipe(data: dict[str, Any], file: str) -> PipelineSpec:
     try:
         recipe = Recipe.model_validate(data)
     except PydanticValidationError as exc:
-        raise DefinitionError([Problem(file, _json_path(err["loc"]), err["msg"])
-                               for err in exc.errors()], "the recipe is invalid") from None
+        raise DefinitionError(
+            [Problem(file, _json_path(err["loc"]), err["msg"]) for err in exc.errors()],
+            "the recipe is invalid",
+        ) from None
     problems: list[Problem] = []
     tasks: dict[str, TaskDef] = {}
     nodes = []
@@ -156,32 +167,60 @@ def compile_recipe(data: dict[str, Any], file: str) -> PipelineSpec:
         task_name = definition.name if definition else (item.task or f"{recipe.name}.{item.id}")
         if definition is not None:
             tasks[definition.name] = definition
-        nodes.append(NodeSpec(id=item.id, task=task_name, args=item.args, after=tuple(item.after),
-                              map=item.map, source=Source(file=file, path=path)))
-    params = {"type": "object", "properties": recipe.params, "additionalProperties": False,
-              "required": [n for n, p in recipe.params.items() if "default" not in p]}
-    spec = PipelineSpec(name=recipe.name, description=recipe.description, params=params,
-                        tasks=tasks, nodes=tuple(nodes), output=recipe.output,
-                        source=Source(file=file, path="$"))
+        nodes.append(
+            NodeSpec(
+                id=item.id,
+                task=task_name,
+                args=item.args,
+                after=tuple(item.after),
+                map=item.map,
+                source=Source(file=file, path=path),
+            )
+        )
+    params = {
+        "type": "object",
+        "properties": recipe.params,
+        "additionalProperties": False,
+        "required": [n for n, p in recipe.params.items() if "default" not in p],
+    }
+    spec = PipelineSpec(
+        name=recipe.name,
+        description=recipe.description,
+        params=params,
+        tasks=tasks,
+        nodes=tuple(nodes),
+        output=recipe.output,
+        source=Source(file=file, path="$"),
+    )
     problems += validate_spec(spec)
     if problems:
-        raise DefinitionError(sorted(set(problems), key=lambda p: p.path),
-                              f"recipe {file} is invalid")
+        raise DefinitionError(
+            sorted(set(problems), key=lambda p: p.path), f"recipe {file} is invalid"
+        )
     return spec
 
 
-def _task_def(pipeline: str, item: RecipeTask, file: str, path: str,
-              problems: list[Problem]) -> TaskDef | None:
+def _task_def(
+    pipeline: str, item: RecipeTask, file: str, path: str, problems: list[Problem]
+) -> TaskDef | None:
     if (item.task is None) == (item.command is None):
         problems.append(Problem(file, path, "give exactly one of 'task' and 'command'"))
         return None
     if item.command is not None:
         return TaskDef(
-            name=f"{pipeline}.{item.id}", kind="command", version=item.version,
-            description=item.description, params_schema=command_params_schema(item.params),
-            retries=item.retries, backoff=item.backoff or Backoff(),
-            timeout_seconds=item.timeout, cache=item.cache, queue=item.queue,
-            tags=tuple(item.tags), command=item.command, env=item.env,
+            name=f"{pipeline}.{item.id}",
+            kind="command",
+            version=item.version,
+            description=item.description,
+            params_schema=command_params_schema(item.params),
+            retries=item.retries,
+            backoff=item.backoff or Backoff(),
+            timeout_seconds=item.timeout,
+            cache=item.cache,
+            queue=item.queue,
+            tags=tuple(item.tags),
+            command=item.command,
+            env=item.env,
             source=Source(file=file, path=path),
         )
     assert item.task is not None

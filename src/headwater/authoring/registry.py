@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from headwater.domain.problems import Problem
 from headwater.domain.spec import PipelineSpec, Source, TaskDef
@@ -30,10 +30,10 @@ class Registry:
     """
 
     def __init__(self) -> None:
-        self.tasks: dict[str, Task] = {}
+        self.tasks: dict[str, Task[Any, Any]] = {}
         self.pipelines: dict[str, PipelineLike] = {}
 
-    def add_task(self, task: Task) -> None:
+    def add_task(self, task: Task[Any, Any]) -> None:
         _check_unique("task", task.name, self.tasks.get(task.name), task)
         self.tasks[task.name] = task
 
@@ -41,7 +41,7 @@ class Registry:
         _check_unique("pipeline", pipeline.name, self.pipelines.get(pipeline.name), pipeline)
         self.pipelines[pipeline.name] = pipeline
 
-    def get_task(self, name: str) -> Task:
+    def get_task(self, name: str) -> Task[Any, Any]:
         try:
             return self.tasks[name]
         except KeyError:

@@ -18,7 +18,6 @@ from headwater.authoring import schema, tracing
 from headwater.authoring.registry import current_registry
 from headwater.domain.problems import Problem
 from headwater.domain.spec import Backoff, Source, TaskDef
-from headwater.errors import DefinitionError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,11 +28,22 @@ class Task(Generic[P, R]):
 
     kind = "python"
 
-    def __init__(self, fn: Callable[P, R] | None, *, name: str, source: Source | None,
-                 version: str = "1", retries: int = 0, backoff: Backoff | None = None,
-                 timeout: float | None = None, cache: bool = True, queue: str = "default",
-                 tags: Iterable[str] = (), executor: str | None = None,
-                 description: str | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[P, R] | None,
+        *,
+        name: str,
+        source: Source | None,
+        version: str = "1",
+        retries: int = 0,
+        backoff: Backoff | None = None,
+        timeout: float | None = None,
+        cache: bool = True,
+        queue: str = "default",
+        tags: Iterable[str] = (),
+        executor: str | None = None,
+        description: str | None = None,
+    ) -> None:
         self.fn = fn
         self.name = name
         self.source = source
@@ -64,12 +74,21 @@ class Task(Generic[P, R]):
     def definition(self) -> TaskDef:
         assert self.fn is not None
         return TaskDef(
-            name=self.name, kind="python", version=self.version,
-            description=self.description, params_schema=schema.params_schema(self.params_model),
-            output_schema=schema.output_schema(self.fn), retries=self.retries,
-            backoff=self.backoff, timeout_seconds=self.timeout, cache=self.cache,
-            queue=self.queue, tags=self.tags, executor=self.executor,
-            callable=f"{self.fn.__module__}:{self.fn.__qualname__}", source=self.source,
+            name=self.name,
+            kind="python",
+            version=self.version,
+            description=self.description,
+            params_schema=schema.params_schema(self.params_model),
+            output_schema=schema.output_schema(self.fn),
+            retries=self.retries,
+            backoff=self.backoff,
+            timeout_seconds=self.timeout,
+            cache=self.cache,
+            queue=self.queue,
+            tags=self.tags,
+            executor=self.executor,
+            callable=f"{self.fn.__module__}:{self.fn.__qualname__}",
+            source=self.source,
         )
 
     # -- calling ----------------------------------------------------------------------
@@ -95,13 +114,20 @@ class Task(Generic[P, R]):
             return [self.call_directly(item, *args[1:], **rest) for item in first]
         return self._add_node(builder, args, kwargs, map_first=True)
 
-    def options(self, *, id: str | None = None, after: Iterable[Any] = ()) -> _Configured:  # noqa: A002
+    def options(self, *, id: str | None = None, after: Iterable[Any] = ()) -> _Configured:
         """This task with a chosen node id and/or order-only dependencies."""
         return _Configured(self, id, tuple(after))
 
-    def _add_node(self, builder: tracing.Builder, args: tuple[Any, ...], kwargs: dict[str, Any],
-                  *, map_first: bool, node_id: str | None = None,
-                  after: tuple[Any, ...] = ()) -> tracing.OutputRef:
+    def _add_node(
+        self,
+        builder: tracing.Builder,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        map_first: bool,
+        node_id: str | None = None,
+        after: tuple[Any, ...] = (),
+    ) -> tracing.OutputRef:
         source = tracing.caller_source(3)
         if "after" in kwargs and "after" not in self.parameter_names:
             after = (*after, *_as_tuple(kwargs.pop("after")))
@@ -111,19 +137,24 @@ class Task(Generic[P, R]):
             map_param = next(iter(bound), None)
             if map_param is None:
                 builder.problems.append(Problem(str(source), "", "map() needs an argument"))
-        return builder.add(self, bound, node_id=node_id, after=after, map_param=map_param,
-                           source=source)
+        return builder.add(
+            self, bound, node_id=node_id, after=after, map_param=map_param, source=source
+        )
 
     @property
     def parameter_names(self) -> list[str]:
         return self.definition.param_names
 
-    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], source: Source,
-              problems: list[Problem]) -> dict[str, Any]:
+    def _bind(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], source: Source, problems: list[Problem]
+    ) -> dict[str, Any]:
         names = self.parameter_names
         if len(args) > len(names) and not self.definition.accepts_any_param():
-            problems.append(Problem(str(source), "", f"{self.name} takes {len(names)} "
-                                    f"arguments, {len(args)} given"))
+            problems.append(
+                Problem(
+                    str(source), "", f"{self.name} takes {len(names)} arguments, {len(args)} given"
+                )
+            )
         bound = dict(zip(names, args, strict=False))
         for key in kwargs:
             if key in bound:
@@ -135,10 +166,11 @@ class Task(Generic[P, R]):
 
     def invoke(self, arguments: Mapping[str, Any]) -> Any:
         """Validate merged arguments, call the function, return its output as JSON."""
-        assert self.fn is not None
+        fn: Callable[..., Any] | None = self.fn
+        assert fn is not None
         validated = self.params_model.model_validate(dict(arguments))
         kwargs = {name: getattr(validated, name) for name in self.params_model.model_fields}
-        return to_jsonable_python(self.fn(**kwargs))
+        return to_jsonable_python(fn(**kwargs))
 
     def __repr__(self) -> str:
         return f"<{self.kind} task {self.name}>"
@@ -160,8 +192,9 @@ class _Configured:
             if map_first:
                 return self.task.map(*args, **kwargs)
             return self.task.call_directly(*args, **kwargs)
-        return self.task._add_node(builder, args, kwargs, map_first=map_first,
-                                   node_id=self.node_id, after=self.after)
+        return self.task._add_node(
+            builder, args, kwargs, map_first=map_first, node_id=self.node_id, after=self.after
+        )
 
 
 def _as_tuple(value: Any) -> tuple[Any, ...]:
@@ -172,18 +205,35 @@ def _as_tuple(value: Any) -> tuple[Any, ...]:
 def task(fn: Callable[P, R], /) -> Task[P, R]: ...
 @overload
 def task(
-    *, name: str | None = None, version: str | int = "1", retries: int = 0,
-    backoff: Backoff | Mapping[str, Any] | None = None, timeout: float | None = None,
-    cache: bool = True, queue: str = "default", tags: Iterable[str] = (),
-    executor: str | None = None, description: str | None = None,
+    *,
+    name: str | None = None,
+    version: str | int = "1",
+    retries: int = 0,
+    backoff: Backoff | Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    cache: bool = True,
+    queue: str = "default",
+    tags: Iterable[str] = (),
+    executor: str | None = None,
+    description: str | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
-def task(fn: Callable[P, R] | None = None, /, *, name: str | None = None,
-         version: str | int = "1", retries: int = 0,
-         backoff: Backoff | Mapping[str, Any] | None = None, timeout: float | None = None,
-         cache: bool = True, queue: str = "default", tags: Iterable[str] = (),
-         executor: str | None = None, description: str | None = None) -> Any:
+def task(
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    version: str | int = "1",
+    retries: int = 0,
+    backoff: Backoff | Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    cache: bool = True,
+    queue: str = "default",
+    tags: Iterable[str] = (),
+    executor: str | None = None,
+    description: str | None = None,
+) -> Any:
     """Make a plain function a task, bare (`@task`) or with options (`@task(retries=3)`).
 
     name: defaults to ``module.function``; version: bump it when the function's
@@ -195,12 +245,24 @@ def task(fn: Callable[P, R] | None = None, /, *, name: str | None = None,
     """
 
     def decorate(func: Callable[P, R]) -> Task[P, R]:
-        source = Source(file=tracing.relative_path(inspect.getsourcefile(func) or "?"),
-                        line=func.__code__.co_firstlineno)
-        made = Task(func, name=name or f"{func.__module__}.{func.__qualname__}", source=source,
-                    version=str(version), retries=retries, backoff=_backoff(backoff),
-                    timeout=timeout, cache=cache, queue=queue, tags=tags, executor=executor,
-                    description=description)
+        source = Source(
+            file=tracing.relative_path(inspect.getsourcefile(func) or "?"),
+            line=func.__code__.co_firstlineno,
+        )
+        made = Task(
+            func,
+            name=name or f"{func.__module__}.{func.__qualname__}",
+            source=source,
+            version=str(version),
+            retries=retries,
+            backoff=_backoff(backoff),
+            timeout=timeout,
+            cache=cache,
+            queue=queue,
+            tags=tags,
+            executor=executor,
+            description=description,
+        )
         made.definition  # noqa: B018 - derive the schema now so a bad signature fails at import
         current_registry().add_task(made)
         return made

@@ -30,14 +30,26 @@ class _Placeholder:
 
     def __bool__(self) -> bool:
         raise DefinitionError(
-            [Problem(str(caller_source()), "", f"{self!r} has no value while the pipeline "
-                     "is being built; branch inside a task instead")]
+            [
+                Problem(
+                    str(caller_source()),
+                    "",
+                    f"{self!r} has no value while the pipeline "
+                    "is being built; branch inside a task instead",
+                )
+            ]
         )
 
     def __iter__(self) -> Iterator[Any]:
         raise DefinitionError(
-            [Problem(str(caller_source()), "", f"cannot iterate over {self!r} while the "
-                     "pipeline is being built; use task.map(...) to fan out")]
+            [
+                Problem(
+                    str(caller_source()),
+                    "",
+                    f"cannot iterate over {self!r} while the "
+                    "pipeline is being built; use task.map(...) to fan out",
+                )
+            ]
         )
 
 
@@ -87,8 +99,16 @@ class Builder:
         self._ids.add(node_id)
         return node_id
 
-    def add(self, task: Task, args: dict[str, Any], *, node_id: str | None,
-            after: tuple[Any, ...], map_param: str | None, source: Source) -> OutputRef:
+    def add(
+        self,
+        task: Task[Any, Any],
+        args: dict[str, Any],
+        *,
+        node_id: str | None,
+        after: tuple[Any, ...],
+        map_param: str | None,
+        source: Source,
+    ) -> OutputRef:
         definition = task.definition
         known = self.tasks.get(definition.name)
         if known is not None and known != definition:
@@ -103,10 +123,20 @@ class Builder:
                 self.problems.append(
                     Problem(str(source), "after", f"after= takes task outputs, not {item!r}")
                 )
-        spec_args = {name: to_spec_value(value, source, f"{nid}.args.{name}", self.problems)
-                     for name, value in args.items()}
-        self.nodes.append(NodeSpec(id=nid, task=definition.name, args=spec_args,
-                                   after=tuple(node_after), map=map_param, source=source))
+        spec_args = {
+            name: to_spec_value(value, source, f"{nid}.args.{name}", self.problems)
+            for name, value in args.items()
+        }
+        self.nodes.append(
+            NodeSpec(
+                id=nid,
+                task=definition.name,
+                args=spec_args,
+                after=tuple(node_after),
+                map=map_param,
+                source=source,
+            )
+        )
         return OutputRef(nid, mapped=map_param is not None)
 
 
@@ -133,8 +163,9 @@ def to_spec_value(value: Any, source: Source, path: str, problems: list[Problem]
     if isinstance(value, ParamRef):
         return bindings.param(value.name)
     if isinstance(value, dict):
-        converted = {str(k): to_spec_value(v, source, f"{path}.{k}", problems)
-                     for k, v in value.items()}
+        converted = {
+            str(k): to_spec_value(v, source, f"{path}.{k}", problems) for k, v in value.items()
+        }
         if any(str(k).startswith("$") for k in value):
             return {bindings.LITERAL: converted}
         return converted

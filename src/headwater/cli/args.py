@@ -47,7 +47,8 @@ def parse_task_params(items: list[str]) -> dict[str, dict[str, Any]]:
         key, value = _split(item, "--task-param")
         node, dot, name = key.partition(".")
         if not dot or not name:
-            raise ValidationError([Problem("", "--task-param",
-                                           f"expected NODE.KEY=VALUE, got {item!r}")])
+            raise ValidationError(
+                [Problem("", "--task-param", f"expected NODE.KEY=VALUE, got {item!r}")]
+            )
         found.setdefault(node, {})[name] = parse_value(value)
     return found

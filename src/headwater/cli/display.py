@@ -23,8 +23,14 @@ if TYPE_CHECKING:
     from headwater.store.runs import RunRow
 
 STATE_STYLE = {
-    "succeeded": "green", "cached": "cyan", "failed": "red", "upstream_failed": "yellow",
-    "cancelled": "magenta", "running": "blue", "ready": "white", "pending": "dim",
+    "succeeded": "green",
+    "cached": "cyan",
+    "failed": "red",
+    "upstream_failed": "yellow",
+    "cancelled": "magenta",
+    "running": "blue",
+    "ready": "white",
+    "pending": "dim",
 }
 REFRESH_SECONDS = 0.1
 RUNNING_SHOWN = 8
@@ -63,33 +69,49 @@ class RunDisplay:
         total = sum(counts.values())
         done = sum(counts.get(s, 0) for s in DONE)
         elapsed = time.monotonic() - self.started_at
-        head = Text.assemble((f"{done}/{total} done", "bold"), f"  {elapsed:5.1f}s  ",
-                             *[(f"{counts[s]} {s}  ", STATE_STYLE[s]) for s in
-                               ("running", "cached", "failed") if counts.get(s)])
-        rows = [spinners.setdefault(label, Spinner("dots", text=Text(label, style="blue")))
-                for label in running]
+        head = Text.assemble(
+            (f"{done}/{total} done", "bold"),
+            f"  {elapsed:5.1f}s  ",
+            *[
+                (f"{counts[s]} {s}  ", STATE_STYLE[s])
+                for s in ("running", "cached", "failed")
+                if counts.get(s)
+            ],
+        )
+        rows = [
+            spinners.setdefault(label, Spinner("dots", text=Text(label, style="blue")))
+            for label in running
+        ]
         return Group(head, *rows)
 
     def summary(self, result: RunResult, settings: Settings) -> None:
-        table = Table(box=None, title=f"run {result.run_id}: "
-                      f"[{STATE_STYLE.get(result.state, 'white')}]{result.state}[/]",
-                      title_justify="left")
+        table = Table(
+            box=None,
+            title=f"run {result.run_id}: "
+            f"[{STATE_STYLE.get(result.state, 'white')}]{result.state}[/]",
+            title_justify="left",
+        )
         for column in ("task", "state", "attempts", "seconds"):
-            table.add_column(column, justify="right" if column in ("attempts", "seconds")
-                             else "left")
+            table.add_column(
+                column, justify="right" if column in ("attempts", "seconds") else "left"
+            )
         by_node: dict[str, list[Any]] = defaultdict(list)
         for tr in result.view.task_runs:
             by_node[tr.node_id].append(tr)
         for node, rows in by_node.items():
             children = [r for r in rows if r.map_index >= 0] or rows
-            states = defaultdict(int)
+            states: dict[str, int] = defaultdict(int)
             for r in children:
                 states[r.state.value] += 1
             state_text = ", ".join(
-                f"[{STATE_STYLE.get(s, 'white')}]{n} {s}[/]" if len(children) > 1
-                else f"[{STATE_STYLE.get(s, 'white')}]{s}[/]" for s, n in states.items())
-            label = node + (f" ×{len(children)}" if children is not rows or len(children) > 1
-                            else "")
+                f"[{STATE_STYLE.get(s, 'white')}]{n} {s}[/]"
+                if len(children) > 1
+                else f"[{STATE_STYLE.get(s, 'white')}]{s}[/]"
+                for s, n in states.items()
+            )
+            label = node + (
+                f" x{len(children)}" if children is not rows or len(children) > 1 else ""
+            )
             attempts = sum(r.attempts for r in children)
             seconds = _seconds(rows)
             table.add_row(label, state_text, str(attempts), seconds)
@@ -138,11 +160,23 @@ def print_pipeline(spec: PipelineSpec) -> None:
         required = set(spec.params.get("required", []))
         for name, prop in props.items():
             kind = prop.get("type", "any")
-            extra = (" (required)" if name in required else
-                     f" = {prop['default']!r}" if "default" in prop else "")
+            extra = (
+                " (required)"
+                if name in required
+                else f" = {prop['default']!r}"
+                if "default" in prop
+                else ""
+            )
             console.print(f"  {name}: {kind}{extra}")
-    table = Table("node", "task", "after", "settings", box=None, title="\n[bold]nodes[/]",
-                  title_justify="left")
+    table = Table(
+        "node",
+        "task",
+        "after",
+        "settings",
+        box=None,
+        title="\n[bold]nodes[/]",
+        title_justify="left",
+    )
     for node_id in graph.order:
         node = spec.node_map[node_id]
         task = spec.tasks.get(node.task)
@@ -170,8 +204,13 @@ def print_runs(found: list[RunRow]) -> None:
     for run in found:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created_at))
         seconds = f"{run.ended_at - run.created_at:.2f}" if run.ended_at else "-"
-        table.add_row(run.id, run.pipeline, f"[{STATE_STYLE.get(run.state, 'white')}]"
-                      f"{run.state}[/]", started, seconds)
+        table.add_row(
+            run.id,
+            run.pipeline,
+            f"[{STATE_STYLE.get(run.state, 'white')}]{run.state}[/]",
+            started,
+            seconds,
+        )
     Console().print(table)
 
 

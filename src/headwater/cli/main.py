@@ -17,16 +17,24 @@ if TYPE_CHECKING:
     from headwater.config import Settings
 
 app = typer.Typer(
-    name="headwater", no_args_is_help=True, add_completion=False,
+    name="headwater",
+    no_args_is_help=True,
+    add_completion=False,
     help="Data pipelines and jobs: run, inspect and manage headwater projects.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-ProjectOpt = Annotated[Optional[Path], typer.Option(  # noqa: UP045 - typer needs Optional
-    "--project", "-C", help="Project folder (default: the current folder).",
-    envvar="HEADWATER_PROJECT")]
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--project",
+        "-C",
+        help="Project folder (default: the current folder).",
+        envvar="HEADWATER_PROJECT",
+    ),
+]
 
 
 def _settings(project: Path | None, **overrides: Any) -> Settings:
@@ -93,9 +101,11 @@ def list_(project: ProjectOpt = None) -> None:
 
 
 @app.command()
-def show(pipeline: str = typer.Argument(..., help="Pipeline name or recipe file."),
-         as_json: bool = typer.Option(False, "--json", help="Print the compiled spec."),
-         project: ProjectOpt = None) -> None:
+def show(
+    pipeline: str = typer.Argument(..., help="Pipeline name or recipe file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the compiled spec."),
+    project: ProjectOpt = None,
+) -> None:
     """Show a pipeline's DAG, tasks and parameters without running anything."""
     from headwater.cli.display import print_pipeline
 
@@ -108,9 +118,12 @@ def show(pipeline: str = typer.Argument(..., help="Pipeline name or recipe file.
 
 
 @app.command()
-def validate(pipeline: Optional[str] = typer.Argument(  # noqa: UP045
-                 None, help="Pipeline name or recipe file (default: the whole project)."),
-             project: ProjectOpt = None) -> None:
+def validate(
+    pipeline: Optional[str] = typer.Argument(  # noqa: UP045
+        None, help="Pipeline name or recipe file (default: the whole project)."
+    ),
+    project: ProjectOpt = None,
+) -> None:
     """Check definitions; report every problem with its place; exit 2 if any."""
     from headwater.errors import DefinitionError
 
@@ -137,17 +150,27 @@ def validate(pipeline: Optional[str] = typer.Argument(  # noqa: UP045
 @app.command()
 def run(
     pipeline: str = typer.Argument(..., help="Pipeline name or recipe file."),
-    param: list[str] = typer.Option([], "--param", "-p", metavar="KEY=VALUE",
-                                    help="A run argument (VALUE is JSON, else a string)."),
-    task_param: list[str] = typer.Option([], "--task-param", "-t", metavar="NODE.KEY=VALUE",
-                                         help="An argument for one task node."),
+    param: list[str] = typer.Option(
+        [],
+        "--param",
+        "-p",
+        metavar="KEY=VALUE",
+        help="A run argument (VALUE is JSON, else a string).",
+    ),
+    task_param: list[str] = typer.Option(
+        [], "--task-param", "-t", metavar="NODE.KEY=VALUE", help="An argument for one task node."
+    ),
     params_file: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--params-file", help="JSON file of run arguments."),
+        None, "--params-file", help="JSON file of run arguments."
+    ),
     concurrency: Optional[int] = typer.Option(None, "--concurrency", "-j", min=1),  # noqa: UP045
     force: bool = typer.Option(False, "--force", help="Run every task, ignoring cached outputs."),
     resume: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--resume", metavar="RUN_ID",
-        help="Reuse the succeeded task runs of RUN_ID; run the rest."),
+        None,
+        "--resume",
+        metavar="RUN_ID",
+        help="Reuse the succeeded task runs of RUN_ID; run the rest.",
+    ),
     project: ProjectOpt = None,
 ) -> None:
     """Run a pipeline here, in parallel where the DAG allows; exit 0 only if it succeeded."""
@@ -168,9 +191,18 @@ def run(
         svc = open_services(settings)
         display = RunDisplay(svc)
         try:
-            result = run_pipeline(svc, settings, found, args=args, task_args=task_args,
-                                  force=force, resume_from=resume, registry=loaded.registry,
-                                  on_start=display.started, wait=display.watch)
+            result = run_pipeline(
+                svc,
+                settings,
+                found,
+                args=args,
+                task_args=task_args,
+                force=force,
+                resume_from=resume,
+                registry=loaded.registry,
+                on_start=display.started,
+                wait=display.watch,
+            )
         finally:
             svc.close()
         display.summary(result, settings)
@@ -179,9 +211,11 @@ def run(
 
 
 @app.command()
-def runs(pipeline: Optional[str] = typer.Argument(None),  # noqa: UP045
-         limit: int = typer.Option(20, "--limit", "-n", min=1),
-         project: ProjectOpt = None) -> None:
+def runs(
+    pipeline: Optional[str] = typer.Argument(None),  # noqa: UP045
+    limit: int = typer.Option(20, "--limit", "-n", min=1),
+    project: ProjectOpt = None,
+) -> None:
     """List recent runs stored in the project's database."""
     from headwater.cli.display import print_runs
     from headwater.services.context import open_services

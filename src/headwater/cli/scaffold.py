@@ -45,7 +45,7 @@ def hello(name: str = "world"):
     greeting = greet(name)
     return {"greeting": greeting, "letters": count_letters(greeting)}
 ''',
-    "tests/test_hello.py": '''\
+    "tests/test_hello.py": """\
 import headwater
 from pipelines.hello import count_letters, hello
 
@@ -58,14 +58,14 @@ def test_hello_pipeline():
     result = headwater.run(hello, name="Ada")
     assert result.state == "succeeded"
     assert result.output == {"greeting": "Hello, Ada!", "letters": 8}
-''',
-    "tests/conftest.py": '''\
+""",
+    "tests/conftest.py": """\
 import sys
 from pathlib import Path
 
 # Make `import pipelines` work when pytest runs from the project folder.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-''',
+""",
     ".gitignore": ".headwater/\n__pycache__/\n",
 }
 

@@ -7,7 +7,9 @@ import random
 from headwater.domain.spec import Backoff
 
 
-def retry_delay_seconds(backoff: Backoff, retry_number: int, rng: random.Random | None = None) -> float:
+def retry_delay_seconds(
+    backoff: Backoff, retry_number: int, rng: random.Random | None = None
+) -> float:
     """Seconds to wait before retry `retry_number` (1 for the first retry)."""
     if retry_number < 1:
         raise ValueError("retry_number starts at 1")

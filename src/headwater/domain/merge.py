@@ -13,7 +13,7 @@ Lowest to highest precedence:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,14 +84,3 @@ def run_layer(
     for name, value in node_args.from_params.items():
         layer[name] = resolve(value, lookup)
     return layer
-
-
-def upstream_layer(
-    node_args: NodeArgs, output_of: Callable[[OutputRef], Any]
-) -> dict[str, Any]:
-    """Node arguments that hold ``$output`` bindings, resolved through `output_of`.
-
-    A value may also hold ``$param`` bindings next to outputs; those read the same
-    run values, so `output_of` is only asked for outputs.
-    """
-    return {name: resolve(value, output_of) for name, value in node_args.from_outputs.items()}

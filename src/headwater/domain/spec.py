@@ -130,4 +130,3 @@ class PipelineSpec(_Model):
     @property
     def param_names(self) -> list[str]:
         return list(self.params.get("properties", {}))
-

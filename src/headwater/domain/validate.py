@@ -68,8 +68,14 @@ def _node_problems(spec: PipelineSpec, node: NodeSpec) -> list[Problem]:
     for name, value in node.args.items():
         path = f"{base}.args.{name}"
         if name not in known and not task.accepts_any_param():
-            problems.append(Problem(loc, path, f"unknown parameter {name!r} of task {task.name}"
-                                    f" (it takes: {', '.join(sorted(known)) or 'nothing'})"))
+            problems.append(
+                Problem(
+                    loc,
+                    path,
+                    f"unknown parameter {name!r} of task {task.name}"
+                    f" (it takes: {', '.join(sorted(known)) or 'nothing'})",
+                )
+            )
             continue
         refs = list(iter_bindings(value, path))
         for ref_path, ref in refs:
@@ -79,21 +85,30 @@ def _node_problems(spec: PipelineSpec, node: NodeSpec) -> list[Problem]:
                 problems.append(Problem(loc, path + err_path, f"task {task.name}: {message}"))
     for name in task.required_params:
         if name not in node.args:
-            problems.append(Problem(loc, f"{base}.args",
-                                    f"missing parameter {name!r} of task {task.name}"))
+            problems.append(
+                Problem(loc, f"{base}.args", f"missing parameter {name!r} of task {task.name}")
+            )
     for up in node.after:
         if up not in spec.node_map:
             problems.append(Problem(loc, f"{base}.after", f"unknown node {up!r}"))
     if node.map is not None and node.map not in node.args:
         problems.append(Problem(loc, f"{base}.map", f"map over {node.map!r}, which is not bound"))
     elif node.map is not None and not any(True for _ in iter_bindings(node.args[node.map])):
-        problems.append(Problem(loc, f"{base}.map",
-                                f"map over {node.map!r} needs an upstream output or parameter"))
+        problems.append(
+            Problem(
+                loc, f"{base}.map", f"map over {node.map!r} needs an upstream output or parameter"
+            )
+        )
     return problems
 
 
-def _binding_problems(spec: PipelineSpec, loc: str, path: str, ref: ParamRef | OutputRef,
-                      target: tuple[TaskDef, str, bool] | None) -> list[Problem]:
+def _binding_problems(
+    spec: PipelineSpec,
+    loc: str,
+    path: str,
+    ref: ParamRef | OutputRef,
+    target: tuple[TaskDef, str, bool] | None,
+) -> list[Problem]:
     if isinstance(ref, ParamRef):
         if ref.name not in spec.param_names:
             return [Problem(loc, path, f"unknown pipeline parameter {ref.name!r}")]
@@ -111,8 +126,9 @@ def _binding_problems(spec: PipelineSpec, loc: str, path: str, ref: ParamRef | O
     return [Problem(loc, path, f"cannot bind output of {ref.node}: {message}")] if message else []
 
 
-def _unbindable(out: dict[str, Any], path: tuple[str | int, ...],
-                target: tuple[TaskDef, str, bool] | None) -> str | None:
+def _unbindable(
+    out: dict[str, Any], path: tuple[str | int, ...], target: tuple[TaskDef, str, bool] | None
+) -> str | None:
     if out.get("type") == "null":
         return "its task returns nothing"
     for step in path:

@@ -44,9 +44,12 @@ class Outcome:
 
     @classmethod
     def from_exception(cls, exc: BaseException, state: OutcomeState = "failed") -> Outcome:
-        return cls(state, error_type=f"{type(exc).__module__}.{type(exc).__qualname__}"
-                   .removeprefix("builtins."), message=str(exc),
-                   traceback="".join(tb.format_exception(exc)))
+        return cls(
+            state,
+            error_type=f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
+            message=str(exc),
+            traceback="".join(tb.format_exception(exc)),
+        )
 
 
 class Execution(ABC):

@@ -91,8 +91,8 @@ def install() -> None:
         _installed += 1
         if _installed == 1:
             _saved = (sys.stdout, sys.stderr)
-            sys.stdout = _StreamProxy("stdout", sys.stdout)  # type: ignore[assignment]
-            sys.stderr = _StreamProxy("stderr", sys.stderr)  # type: ignore[assignment]
+            sys.stdout = _StreamProxy("stdout", sys.stdout)
+            sys.stderr = _StreamProxy("stderr", sys.stderr)
             logging.getLogger().addHandler(_HANDLER)
 
 

@@ -26,8 +26,9 @@ from headwater.executors.capture import AttemptLog
 KILL_GRACE_SECONDS = 2.0
 
 
-def command_env(task: TaskDef, arguments: Mapping[str, Any],
-                output_dir: Path | None) -> dict[str, str]:
+def command_env(
+    task: TaskDef, arguments: Mapping[str, Any], output_dir: Path | None
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(task.env)
     for name, value in arguments.items():
@@ -49,8 +50,11 @@ class _ProcessExecution(Execution):
         self._bad_output: list[str] = []
         self._killed = threading.Event()
         self._proc = subprocess.Popen(
-            ["/bin/sh", "-c", ctx.task.command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=command_env(ctx.task, ctx.arguments, ctx.output_dir),
+            ["/bin/sh", "-c", ctx.task.command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=command_env(ctx.task, ctx.arguments, ctx.output_dir),
             start_new_session=True,
         )
         self._readers = [
@@ -75,7 +79,7 @@ class _ProcessExecution(Execution):
         for line in iter(stream.readline, b""):
             self._log.write(name, line)
             if name == "stdout" and line.startswith(OUTPUT_MARKER.encode()):
-                text = line[len(OUTPUT_MARKER):].decode("utf-8", "replace").strip()
+                text = line[len(OUTPUT_MARKER) :].decode("utf-8", "replace").strip()
                 try:
                     self._output.append(json.loads(text))
                 except json.JSONDecodeError as exc:
@@ -93,11 +97,15 @@ class _ProcessExecution(Execution):
         if self._killed.is_set():
             return Outcome("cancelled", error_type="Terminated", message="the command was stopped")
         if code != 0:
-            return Outcome("failed", error_type="CommandFailed",
-                           message=f"command exited with code {code}")
+            return Outcome(
+                "failed", error_type="CommandFailed", message=f"command exited with code {code}"
+            )
         if self._bad_output:
-            return Outcome("failed", error_type="InvalidOutput",
-                           message=f"{OUTPUT_MARKER} line is not JSON: {self._bad_output[-1]}")
+            return Outcome(
+                "failed",
+                error_type="InvalidOutput",
+                message=f"{OUTPUT_MARKER} line is not JSON: {self._bad_output[-1]}",
+            )
         return Outcome("succeeded", output=self._output[-1] if self._output else None)
 
     def terminate(self) -> None:
@@ -124,14 +132,19 @@ class CommandExecutor(Executor):
 def run_command_sync(task: TaskDef, arguments: Mapping[str, Any]) -> Any:
     """Run a command task directly (outside a pipeline): its output, or CommandFailed."""
     assert task.command is not None
-    proc = subprocess.run(["/bin/sh", "-c", task.command], input=json.dumps(dict(arguments)),
-                          capture_output=True, text=True, env=command_env(task, arguments, None),
-                          check=False)
+    proc = subprocess.run(
+        ["/bin/sh", "-c", task.command],
+        input=json.dumps(dict(arguments)),
+        capture_output=True,
+        text=True,
+        env=command_env(task, arguments, None),
+        check=False,
+    )
     sys.stderr.write(proc.stderr)
     output = None
     for line in proc.stdout.splitlines(keepends=True):
         if line.startswith(OUTPUT_MARKER):
-            output = json.loads(line[len(OUTPUT_MARKER):])
+            output = json.loads(line[len(OUTPUT_MARKER) :])
         else:
             sys.stdout.write(line)
     if proc.returncode != 0:

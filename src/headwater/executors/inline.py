@@ -12,7 +12,7 @@ from headwater.executors import capture
 from headwater.executors.base import AttemptContext, Execution, Executor, Outcome
 
 
-class AttemptInterrupted(BaseException):  # noqa: N818 - it is a signal, not an error
+class AttemptInterrupted(BaseException):
     """Raised inside a task's thread to stop it (timeout, cancel, lost lease)."""
 
 
@@ -21,22 +21,33 @@ class _ThreadExecution(Execution):
         self._ctx = ctx
         self._done = threading.Event()
         self._outcome: Outcome | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"headwater-{ctx.node_id}")
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name=f"headwater-{ctx.node_id}"
+        )
         self._thread.start()
 
     def _run(self) -> None:
         ctx = self._ctx
         log = capture.AttemptLog(ctx.log_dir)
         capture.current_log.set(log)
-        set_context(TaskContext(ctx.run_id, ctx.pipeline, ctx.node_id, ctx.map_index,
-                                ctx.attempt, ctx.output_dir, ctx.artifact_root))
+        set_context(
+            TaskContext(
+                ctx.run_id,
+                ctx.pipeline,
+                ctx.node_id,
+                ctx.map_index,
+                ctx.attempt,
+                ctx.output_dir,
+                ctx.artifact_root,
+            )
+        )
         try:
             call = ctx.load_callable(ctx.task)
             self._outcome = Outcome("succeeded", output=call(ctx.arguments))
         except AttemptInterrupted:
-            self._outcome = Outcome("cancelled", error_type="Interrupted",
-                                    message="the attempt was interrupted")
+            self._outcome = Outcome(
+                "cancelled", error_type="Interrupted", message="the attempt was interrupted"
+            )
         except BaseException as exc:  # noqa: BLE001 - any task failure is an outcome
             self._outcome = Outcome.from_exception(exc)
             log.write("stderr", self._outcome.traceback)
@@ -62,4 +73,3 @@ class InlineExecutor(Executor):
 
     def launch(self, ctx: AttemptContext) -> Execution:
         return _ThreadExecution(ctx)
-

@@ -20,8 +20,9 @@ from headwater.store import runs as run_store
 from headwater.store.runs import RunRow
 
 
-def validate_run_args(plan: Plan, args: Mapping[str, Any],
-                      task_args: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
+def validate_run_args(
+    plan: Plan, args: Mapping[str, Any], task_args: Mapping[str, Mapping[str, Any]]
+) -> list[Problem]:
     """Every problem with a run's arguments, each naming its field.
 
     A run argument is a pipeline parameter, or else the name of a parameter of at
@@ -29,16 +30,25 @@ def validate_run_args(plan: Plan, args: Mapping[str, Any],
     """
     spec = plan.spec
     declared = set(spec.param_names)
-    problems = [Problem("", f"args{path}", message)
-                for path, message in schema_errors(spec.params, {k: v for k, v in args.items()
-                                                                 if k in declared})]
+    problems = [
+        Problem("", f"args{path}", message)
+        for path, message in schema_errors(
+            spec.params, {k: v for k, v in args.items() if k in declared}
+        )
+    ]
     for name, value in args.items():
         if name in declared:
             continue
         owners = [t for t in spec.tasks.values() if name in t.param_names]
         if not owners:
-            problems.append(Problem("", f"args.{name}", "unknown argument: not a parameter of "
-                                    f"pipeline {spec.name} nor of any of its tasks"))
+            problems.append(
+                Problem(
+                    "",
+                    f"args.{name}",
+                    "unknown argument: not a parameter of "
+                    f"pipeline {spec.name} nor of any of its tasks",
+                )
+            )
         for task in owners:
             for path, message in schema_errors(subschema(task.params_schema, name), value):
                 problems.append(Problem("", f"args.{name}{path}", f"task {task.name}: {message}"))
@@ -64,8 +74,9 @@ class Resolved:
     cache_key: str
 
 
-def resolve_task_run(conn: Connection, plan: Plan, run: RunRow, node_id: str, map_index: int,
-                     outputs: OutputReader) -> Resolved:
+def resolve_task_run(
+    conn: Connection, plan: Plan, run: RunRow, node_id: str, map_index: int, outputs: OutputReader
+) -> Resolved:
     """Merge the four argument layers and compute the cache key.
 
     The key is computed from lineage: an argument bound to an upstream output counts
@@ -76,8 +87,9 @@ def resolve_task_run(conn: Connection, plan: Plan, run: RunRow, node_id: str, ma
     task = spec.tasks[node.task]
     split = plan.node_args[node_id]
     params = {**plan.param_defaults, **run.args}
-    upstream_rows = {row.node_id: row for row in
-                     run_store.node_task_runs(conn, run.id, output_nodes(node.args))}
+    upstream_rows = {
+        row.node_id: row for row in run_store.node_task_runs(conn, run.id, output_nodes(node.args))
+    }
 
     def value_of(ref: ParamRef | OutputRef) -> Any:
         if isinstance(ref, ParamRef):
@@ -108,15 +120,18 @@ def resolve_task_run(conn: Connection, plan: Plan, run: RunRow, node_id: str, ma
     return Resolved(merged, cache_key(task.name, task.version, key_args, upstream_keys))
 
 
-def map_source_value(conn: Connection, plan: Plan, run: RunRow, node_id: str,
-                     outputs: OutputReader) -> Any:
+def map_source_value(
+    conn: Connection, plan: Plan, run: RunRow, node_id: str, outputs: OutputReader
+) -> Any:
     """The value a mapped node fans out over (it should be a list)."""
     node = plan.spec.node_map[node_id]
     assert node.map is not None
     params = {**plan.param_defaults, **run.args}
     binding = node.args[node.map]
-    upstream_rows = {row.node_id: row for row in
-                     run_store.node_task_runs(conn, run.id, output_nodes({"v": binding}))}
+    upstream_rows = {
+        row.node_id: row
+        for row in run_store.node_task_runs(conn, run.id, output_nodes({"v": binding}))
+    }
 
     def value_of(ref: ParamRef | OutputRef) -> Any:
         if isinstance(ref, ParamRef):

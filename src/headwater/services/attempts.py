@@ -20,11 +20,25 @@ from headwater.store.claims import Claim
 MAX_TRACEBACK_CHARS = 64 * 1024
 
 
-def claim_work(svc: Services, *, worker_id: str, limit: int, lease_seconds: float,
-               queues: Sequence[str] | None = None, run_id: str | None = None) -> list[Claim]:
+def claim_work(
+    svc: Services,
+    *,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+    queues: Sequence[str] | None = None,
+    run_id: str | None = None,
+) -> list[Claim]:
     with svc.db.write() as conn:
-        return claim_store.claim(svc.db, conn, worker_id=worker_id, limit=limit, queues=queues,
-                                 run_id=run_id, lease_seconds=lease_seconds)
+        return claim_store.claim(
+            svc.db,
+            conn,
+            worker_id=worker_id,
+            limit=limit,
+            queues=queues,
+            run_id=run_id,
+            lease_seconds=lease_seconds,
+        )
 
 
 def renew_leases(svc: Services, attempt_ids: Sequence[int], lease_seconds: float) -> set[int]:
@@ -62,12 +76,19 @@ def record_success(svc: Services, claim: Claim, result: Success) -> None:
     task_state = TaskRunState.CACHED if result.cached else TaskRunState.SUCCEEDED
     with svc.db.write() as conn:
         now = time.time()
-        if not run_store.finish_attempt(conn, claim.attempt_id, attempt_state, now,
-                                        log_label=result.log_label):
+        if not run_store.finish_attempt(
+            conn, claim.attempt_id, attempt_state, now, log_label=result.log_label
+        ):
             raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
-        run_store.transition_task_run(conn, claim.task_run_id, task_state, ended_at=now,
-                                      output=inline_output(result.output_json),
-                                      cache_key=result.cache_key, args=result.args_json)
+        run_store.transition_task_run(
+            conn,
+            claim.task_run_id,
+            task_state,
+            ended_at=now,
+            output=inline_output(result.output_json),
+            cache_key=result.cache_key,
+            args=result.args_json,
+        )
         _advance_after(svc, conn, claim, ok=True)
     svc.notify()
 
@@ -78,8 +99,13 @@ def record_failure(svc: Services, claim: Claim, failure: Failure) -> None:
     with svc.db.write() as conn:
         now = time.time()
         if not run_store.finish_attempt(
-            conn, claim.attempt_id, failure.state, now, error_type=failure.error_type[:200],
-            error_message=failure.message, traceback=failure.traceback[-MAX_TRACEBACK_CHARS:],
+            conn,
+            claim.attempt_id,
+            failure.state,
+            now,
+            error_type=failure.error_type[:200],
+            error_message=failure.message,
+            traceback=failure.traceback[-MAX_TRACEBACK_CHARS:],
             log_label=failure.log_label,
         ):
             raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
@@ -88,11 +114,17 @@ def record_failure(svc: Services, claim: Claim, failure: Failure) -> None:
             plan, _ = _plan_and_run(svc, conn, claim)
             task = plan.spec.tasks[claim.task]
             delay = retry_delay_seconds(task.backoff, claim.number)
-            run_store.transition_task_run(conn, claim.task_run_id, TaskRunState.READY,
-                                          available_at=svc.db.now() + delay, **extra)
+            run_store.transition_task_run(
+                conn,
+                claim.task_run_id,
+                TaskRunState.READY,
+                available_at=svc.db.now() + delay,
+                **extra,
+            )
         else:
-            run_store.transition_task_run(conn, claim.task_run_id, TaskRunState.FAILED,
-                                          ended_at=now, **extra)
+            run_store.transition_task_run(
+                conn, claim.task_run_id, TaskRunState.FAILED, ended_at=now, **extra
+            )
             _advance_after(svc, conn, claim, ok=False)
     svc.notify()
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Sequence
+
 from sqlalchemy.engine import Connection
 
 from headwater.domain.canonical import canonical_json, sha256_hex
@@ -25,8 +27,15 @@ from headwater.store.runs import RunRow
 Done = tuple[str, int, bool]  # (node id, map index, succeeded)
 
 
-def advance(svc: Services, conn: Connection, plan: Plan, run: RunRow, *,
-            ready: list[str] = (), done: list[Done] = ()) -> None:  # type: ignore[assignment]
+def advance(
+    svc: Services,
+    conn: Connection,
+    plan: Plan,
+    run: RunRow,
+    *,
+    ready: Sequence[str] = (),
+    done: Sequence[Done] = (),
+) -> None:
     now = time.time()
     finished: deque[Done] = deque(done)
     to_start = list(ready)
@@ -44,18 +53,23 @@ def advance(svc: Services, conn: Connection, plan: Plan, run: RunRow, *,
         downstream = list(plan.graph.downstream[node_id])
         if ok:
             rows = run_store.decrement_waiting(conn, run.id, downstream)
-            to_start = [n for n, waiting, state in rows
-                        if waiting == 0 and state == TaskRunState.PENDING.value]
+            to_start = [
+                n
+                for n, waiting, state in rows
+                if waiting == 0 and state == TaskRunState.PENDING.value
+            ]
         else:
-            skipped = run_store.transition_nodes(conn, run.id, downstream,
-                                                 TaskRunState.UPSTREAM_FAILED, ended_at=now)
+            skipped = run_store.transition_nodes(
+                conn, run.id, downstream, TaskRunState.UPSTREAM_FAILED, ended_at=now
+            )
             finished.extend((n, -1, False) for n in skipped)
     if remaining == 0:
         _finish_run(conn, run.id, now)
 
 
-def _start_nodes(svc: Services, conn: Connection, plan: Plan, run: RunRow, node_ids: list[str],
-                 now: float) -> list[Done]:
+def _start_nodes(
+    svc: Services, conn: Connection, plan: Plan, run: RunRow, node_ids: list[str], now: float
+) -> list[Done]:
     """Make nodes ready; map nodes expand instead. What ended at once, as Done."""
     plain = [n for n in node_ids if plan.spec.node_map[n].map is None]
     run_store.transition_nodes(conn, run.id, plain, TaskRunState.READY, available_at=0.0)
@@ -66,38 +80,62 @@ def _start_nodes(svc: Services, conn: Connection, plan: Plan, run: RunRow, node_
     return ended
 
 
-def _expand(svc: Services, conn: Connection, plan: Plan, run: RunRow, node_id: str,
-            now: float) -> list[Done]:
+def _expand(
+    svc: Services, conn: Connection, plan: Plan, run: RunRow, node_id: str, now: float
+) -> list[Done]:
     (parent,) = run_store.node_task_runs(conn, run.id, [node_id])
     try:
         items = map_source_value(conn, plan, run, node_id, svc.outputs)
     except Exception as exc:  # noqa: BLE001 - a bad path into an output is the user's error
         items = exc
     if not isinstance(items, list):
-        why = (f"cannot map: {items!r}" if isinstance(items, Exception)
-               else f"map needs a list, got {type(items).__name__}")
-        run_store.transition_task_run(conn, parent.id, TaskRunState.FAILED, error=why,
-                                      ended_at=now)
+        why = (
+            f"cannot map: {items!r}"
+            if isinstance(items, Exception)
+            else f"map needs a list, got {type(items).__name__}"
+        )
+        run_store.transition_task_run(conn, parent.id, TaskRunState.FAILED, error=why, ended_at=now)
         return [(node_id, -1, False)]
     if not items:
-        run_store.transition_task_run(conn, parent.id, TaskRunState.SUCCEEDED, output="[]",
-                                      cache_key=sha256_hex([]), started_at=now, ended_at=now)
+        run_store.transition_task_run(
+            conn,
+            parent.id,
+            TaskRunState.SUCCEEDED,
+            output="[]",
+            cache_key=sha256_hex([]),
+            started_at=now,
+            ended_at=now,
+        )
         return [(node_id, -1, True)]
-    run_store.transition_task_run(conn, parent.id, TaskRunState.RUNNING, waiting_on=len(items),
-                                  started_at=now)
-    run_store.insert_task_runs(conn, [
-        {"run_id": run.id, "node_id": node_id, "map_index": index, "task": parent.task,
-         "state": TaskRunState.READY.value, "queue": parent.queue, "priority": run.priority,
-         "available_at": 0.0, "waiting_on": 0, "max_attempts": parent.max_attempts,
-         "created_at": now}
-        for index in range(len(items))
-    ])
+    run_store.transition_task_run(
+        conn, parent.id, TaskRunState.RUNNING, waiting_on=len(items), started_at=now
+    )
+    run_store.insert_task_runs(
+        conn,
+        [
+            {
+                "run_id": run.id,
+                "node_id": node_id,
+                "map_index": index,
+                "task": parent.task,
+                "state": TaskRunState.READY.value,
+                "queue": parent.queue,
+                "priority": run.priority,
+                "available_at": 0.0,
+                "waiting_on": 0,
+                "max_attempts": parent.max_attempts,
+                "created_at": now,
+            }
+            for index in range(len(items))
+        ],
+    )
     run_store.add_remaining(conn, run.id, len(items))
     return []
 
 
-def _child_done(svc: Services, conn: Connection, run: RunRow, node_id: str,
-                now: float) -> list[Done]:
+def _child_done(
+    svc: Services, conn: Connection, run: RunRow, node_id: str, now: float
+) -> list[Done]:
     """A map child ended; when it was the last, its parent ends too."""
     ((_, waiting, _),) = run_store.decrement_waiting(conn, run.id, [node_id])
     if waiting > 0:
@@ -109,17 +147,22 @@ def _child_done(svc: Services, conn: Connection, run: RunRow, node_id: str,
         outputs = [svc.outputs.value(conn, run.pipeline, child) for child in children]
         all_cached = all(child.state == TaskRunState.CACHED for child in children)
         run_store.transition_task_run(
-            conn, parent.id, TaskRunState.CACHED if all_cached else TaskRunState.SUCCEEDED,
+            conn,
+            parent.id,
+            TaskRunState.CACHED if all_cached else TaskRunState.SUCCEEDED,
             ended_at=now,
             cache_key=sha256_hex([child.cache_key for child in children]),
             output=inline_output(canonical_json(outputs)),
         )
     else:
-        failed = sum(c.state not in (TaskRunState.SUCCEEDED, TaskRunState.CACHED)
-                     for c in children)
-        run_store.transition_task_run(conn, parent.id, TaskRunState.FAILED, ended_at=now,
-                                      error=f"{failed} of {len(children)} mapped task runs "
-                                            "did not succeed")
+        failed = sum(c.state not in (TaskRunState.SUCCEEDED, TaskRunState.CACHED) for c in children)
+        run_store.transition_task_run(
+            conn,
+            parent.id,
+            TaskRunState.FAILED,
+            ended_at=now,
+            error=f"{failed} of {len(children)} mapped task runs did not succeed",
+        )
     return [(node_id, -1, ok)]
 
 
@@ -128,4 +171,3 @@ def _finish_run(conn: Connection, run_id: str, now: float) -> None:
         conn, run_id, (TaskRunState.FAILED, TaskRunState.UPSTREAM_FAILED, TaskRunState.CANCELLED)
     )
     run_store.finish_run(conn, run_id, RunState.FAILED if failed else RunState.SUCCEEDED, now)
-

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,10 +34,17 @@ def register_pipeline(svc: Services, spec: PipelineSpec, origin: str = "code") -
         return pipeline_store.save_version(conn, spec, origin, time.time())
 
 
-def start_run(svc: Services, pipeline: str, args: Mapping[str, Any] | None = None, *,
-              task_args: Mapping[str, Mapping[str, Any]] | None = None, force: bool = False,
-              resume_from: str | None = None, priority: int = 0,
-              tags: Sequence[str] = ()) -> str:
+def start_run(
+    svc: Services,
+    pipeline: str,
+    args: Mapping[str, Any] | None = None,
+    *,
+    task_args: Mapping[str, Mapping[str, Any]] | None = None,
+    force: bool = False,
+    resume_from: str | None = None,
+    priority: int = 0,
+    tags: Sequence[str] = (),
+) -> str:
     """Create a run of the pipeline's current version and make its first task runs ready.
 
     Arguments are validated before anything is written: on a ValidationError the
@@ -56,13 +62,25 @@ def start_run(svc: Services, pipeline: str, args: Mapping[str, Any] | None = Non
         now = time.time()
         nodes = plan.spec.nodes
         reused = _reused_rows(conn, resume_from) if resume_from else {}
-        run_store.insert_run(conn, id=run_id, pipeline=pipeline, version_id=plan.version_id,
-                             args=args, task_args=task_args, force=force,
-                             resumed_from=resume_from, priority=priority, tags=list(tags),
-                             remaining=len(nodes), created_at=now)
-        run_store.insert_task_runs(conn, [
-            _node_row(plan, run_id, node.id, now, priority, reused.get(node.id)) for node in nodes
-        ] + [_copy_row(run_id, child, now) for row in reused.values() for child in row[1]])
+        run_store.insert_run(
+            conn,
+            id=run_id,
+            pipeline=pipeline,
+            version_id=plan.version_id,
+            args=args,
+            task_args=task_args,
+            force=force,
+            resumed_from=resume_from,
+            priority=priority,
+            tags=list(tags),
+            remaining=len(nodes),
+            created_at=now,
+        )
+        run_store.insert_task_runs(
+            conn,
+            [_node_row(plan, run_id, node.id, now, priority, reused.get(node.id)) for node in nodes]
+            + [_copy_row(run_id, child, now) for row in reused.values() for child in row[1]],
+        )
         run = run_store.get_run(conn, run_id)
         roots = [n for n in plan.graph.roots() if n not in reused]
         done = [(n, -1, True) for n in plan.graph.order if n in reused]
@@ -71,40 +89,75 @@ def start_run(svc: Services, pipeline: str, args: Mapping[str, Any] | None = Non
     return run_id
 
 
-def _node_row(plan: Plan, run_id: str, node_id: str, now: float, priority: int,
-              reused: tuple[TaskRunRow, list[TaskRunRow]] | None) -> dict[str, Any]:
+def _node_row(
+    plan: Plan,
+    run_id: str,
+    node_id: str,
+    now: float,
+    priority: int,
+    reused: tuple[TaskRunRow, list[TaskRunRow]] | None,
+) -> dict[str, Any]:
     node = plan.spec.node_map[node_id]
     task = plan.spec.tasks[node.task]
-    row = {"run_id": run_id, "node_id": node_id, "map_index": -1, "task": node.task,
-           "state": TaskRunState.PENDING.value, "queue": task.queue, "priority": priority,
-           "available_at": now, "waiting_on": len(plan.graph.upstream[node_id]),
-           "is_map_parent": node.map is not None, "max_attempts": task.retries + 1,
-           "created_at": now}
+    row = {
+        "run_id": run_id,
+        "node_id": node_id,
+        "map_index": -1,
+        "task": node.task,
+        "state": TaskRunState.PENDING.value,
+        "queue": task.queue,
+        "priority": priority,
+        "available_at": now,
+        "waiting_on": len(plan.graph.upstream[node_id]),
+        "is_map_parent": node.map is not None,
+        "max_attempts": task.retries + 1,
+        "created_at": now,
+    }
     if reused is not None:
         old = reused[0]
-        row |= {"state": TaskRunState.CACHED.value, "cache_key": old.cache_key,
-                "args": old.args, "output": old.output, "waiting_on": 0, "ended_at": now}
+        row |= {
+            "state": TaskRunState.CACHED.value,
+            "cache_key": old.cache_key,
+            "args": old.args,
+            "output": old.output,
+            "waiting_on": 0,
+            "ended_at": now,
+        }
     return row
 
 
 def _copy_row(run_id: str, old: TaskRunRow, now: float) -> dict[str, Any]:
-    return {"run_id": run_id, "node_id": old.node_id, "map_index": old.map_index,
-            "task": old.task, "state": TaskRunState.CACHED.value, "queue": old.queue,
-            "available_at": now, "waiting_on": 0, "max_attempts": old.max_attempts,
-            "cache_key": old.cache_key, "args": old.args, "output": old.output,
-            "created_at": now, "ended_at": now}
+    return {
+        "run_id": run_id,
+        "node_id": old.node_id,
+        "map_index": old.map_index,
+        "task": old.task,
+        "state": TaskRunState.CACHED.value,
+        "queue": old.queue,
+        "available_at": now,
+        "waiting_on": 0,
+        "max_attempts": old.max_attempts,
+        "cache_key": old.cache_key,
+        "args": old.args,
+        "output": old.output,
+        "created_at": now,
+        "ended_at": now,
+    }
 
 
-def _reused_rows(conn: Connection, source_run: str) -> dict[str, tuple[TaskRunRow,
-                                                                         list[TaskRunRow]]]:
+def _reused_rows(
+    conn: Connection, source_run: str
+) -> dict[str, tuple[TaskRunRow, list[TaskRunRow]]]:
     """The source run's succeeded nodes (with their map children), to be reused as cached
     by a resumed run. The source run itself is not touched."""
     rows = run_store.list_task_runs(conn, run_store.get_run(conn, source_run).id)
-    ok = {r.node_id: (r, []) for r in rows if r.map_index < 0 and r.state in TASK_RUN_OK}
+    ok: dict[str, tuple[TaskRunRow, list[TaskRunRow]]] = {
+        r.node_id: (r, []) for r in rows if r.map_index < 0 and r.state in TASK_RUN_OK
+    }
     for r in rows:
         if r.map_index >= 0 and r.node_id in ok:
             ok[r.node_id][1].append(r)
-    return ok  # type: ignore[return-value]
+    return ok
 
 
 def cancel_run(svc: Services, run_id: str) -> bool:
@@ -130,8 +183,11 @@ class RunView:
 
 def get_run_view(svc: Services, run_id: str) -> RunView:
     with svc.db.read() as conn:
-        return RunView(run_store.get_run(conn, run_id), run_store.list_task_runs(conn, run_id),
-                       run_store.list_attempts(conn, run_id))
+        return RunView(
+            run_store.get_run(conn, run_id),
+            run_store.list_task_runs(conn, run_id),
+            run_store.list_attempts(conn, run_id),
+        )
 
 
 __all__ = ["RunView", "cancel_run", "get_run_view", "register_pipeline", "start_run"]

@@ -32,9 +32,17 @@ class Claim:
     lease_until: float
 
 
-def claim(db: Database, conn: Connection, *, worker_id: str, limit: int,
-          queues: Sequence[str] | None, run_id: str | None, lease_seconds: float,
-          executor: str | None = None) -> list[Claim]:
+def claim(
+    db: Database,
+    conn: Connection,
+    *,
+    worker_id: str,
+    limit: int,
+    queues: Sequence[str] | None,
+    run_id: str | None,
+    lease_seconds: float,
+    executor: str | None = None,
+) -> list[Claim]:
     """Claim up to `limit` ready task runs, highest priority then oldest first."""
     if limit <= 0:
         return []
@@ -56,13 +64,30 @@ def claim(db: Database, conn: Connection, *, worker_id: str, limit: int,
         attempts.insert()
         .values(lease_until=now + lease_seconds, started_at=now)
         .returning(attempts.c.id, attempts.c.lease_until, sort_by_parameter_order=True),
-        [{"task_run_id": row.id, "run_id": row.run_id, "number": row.attempts,
-          "state": AttemptState.RUNNING.value, "worker_id": worker_id, "executor": executor}
-         for row in claimed],
+        [
+            {
+                "task_run_id": row.id,
+                "run_id": row.run_id,
+                "number": row.attempts,
+                "state": AttemptState.RUNNING.value,
+                "worker_id": worker_id,
+                "executor": executor,
+            }
+            for row in claimed
+        ],
     ).all()
     return [
-        Claim(attempt.id, row.id, row.run_id, row.node_id, row.map_index, row.task,
-              row.attempts, row.max_attempts, attempt.lease_until)
+        Claim(
+            attempt.id,
+            row.id,
+            row.run_id,
+            row.node_id,
+            row.map_index,
+            row.task,
+            row.attempts,
+            row.max_attempts,
+            attempt.lease_until,
+        )
         for attempt, row in zip(rows, claimed, strict=True)
     ]
 
@@ -82,25 +107,34 @@ def _mark_running(conn: Connection, ids: Any, now: Any) -> list[Any]:
     result = conn.execute(
         task_runs.update()
         .where(where_ids, task_runs.c.state == TaskRunState.READY.value)
-        .values(state=TaskRunState.RUNNING.value, attempts=task_runs.c.attempts + 1,
-                started_at=sa.func.coalesce(task_runs.c.started_at, now))
-        .returning(task_runs.c.id, task_runs.c.run_id, task_runs.c.node_id,
-                   task_runs.c.map_index, task_runs.c.task, task_runs.c.attempts,
-                   task_runs.c.max_attempts)
+        .values(
+            state=TaskRunState.RUNNING.value,
+            attempts=task_runs.c.attempts + 1,
+            started_at=sa.func.coalesce(task_runs.c.started_at, now),
+        )
+        .returning(
+            task_runs.c.id,
+            task_runs.c.run_id,
+            task_runs.c.node_id,
+            task_runs.c.map_index,
+            task_runs.c.task,
+            task_runs.c.attempts,
+            task_runs.c.max_attempts,
+        )
     )
     return sorted(result.all(), key=lambda row: row.id)
 
 
-def renew_leases(db: Database, conn: Connection, attempt_ids: Sequence[int],
-                 lease_seconds: float) -> set[int]:
+def renew_leases(
+    db: Database, conn: Connection, attempt_ids: Sequence[int], lease_seconds: float
+) -> set[int]:
     """Extend the leases of `attempt_ids` in one statement; the ids still live.
     An id missing from the answer was lost or cancelled: its worker must stop it."""
     if not attempt_ids:
         return set()
     result = conn.execute(
         attempts.update()
-        .where(attempts.c.id.in_(list(attempt_ids)),
-               attempts.c.state == AttemptState.RUNNING.value)
+        .where(attempts.c.id.in_(list(attempt_ids)), attempts.c.state == AttemptState.RUNNING.value)
         .values(lease_until=db.now() + lease_seconds)
         .returning(attempts.c.id)
     )

@@ -69,8 +69,9 @@ def open_database(url: str, *, pool_size: int = 5) -> Database:
     if url.startswith("postgresql"):
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size,
-                                  pool_pre_ping=True, pool_timeout=30)
+        engine = sa.create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=30
+        )
         return Database(engine)
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 
@@ -79,12 +80,14 @@ def _sqlite_engine(url: str) -> Engine:
     parsed = sa.engine.make_url(url)
     memory = parsed.database in (None, "", ":memory:")
     if memory:
-        engine = sa.create_engine("sqlite://", poolclass=StaticPool,
-                                  connect_args={"check_same_thread": False})
+        engine = sa.create_engine(
+            "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
     else:
         Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
-                                                     "check_same_thread": False})
+        engine = sa.create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+        )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -25,11 +25,17 @@ class PipelineRow:
 def save_version(conn: Connection, spec: PipelineSpec, origin: str, now: float) -> int:
     """Store `spec` as the pipeline's current version; the id of its (new or old) row."""
     if conn.execute(sa.select(pipelines.c.name).where(pipelines.c.name == spec.name)).first():
-        conn.execute(pipelines.update().where(pipelines.c.name == spec.name)
-                     .values(updated_at=now, origin=origin))
+        conn.execute(
+            pipelines.update()
+            .where(pipelines.c.name == spec.name)
+            .values(updated_at=now, origin=origin)
+        )
     else:
-        conn.execute(pipelines.insert().values(name=spec.name, origin=origin, enabled=True,
-                                               created_at=now, updated_at=now))
+        conn.execute(
+            pipelines.insert().values(
+                name=spec.name, origin=origin, enabled=True, created_at=now, updated_at=now
+            )
+        )
     version_id = conn.execute(
         sa.select(pipeline_versions.c.id).where(
             pipeline_versions.c.pipeline == spec.name,
@@ -38,13 +44,20 @@ def save_version(conn: Connection, spec: PipelineSpec, origin: str, now: float) 
     ).scalar()
     if version_id is None:
         version_id = conn.execute(
-            pipeline_versions.insert().values(
-                pipeline=spec.name, content_hash=spec.content_hash,
-                spec=canonical_json(spec.to_json_dict()), created_at=now,
+            pipeline_versions.insert()
+            .values(
+                pipeline=spec.name,
+                content_hash=spec.content_hash,
+                spec=canonical_json(spec.to_json_dict()),
+                created_at=now,
             )
-        ).inserted_primary_key[0]
-    conn.execute(pipelines.update().where(pipelines.c.name == spec.name)
-                 .values(current_version_id=version_id))
+            .returning(pipeline_versions.c.id)
+        ).scalar_one()
+    conn.execute(
+        pipelines.update()
+        .where(pipelines.c.name == spec.name)
+        .values(current_version_id=version_id)
+    )
     return int(version_id)
 
 

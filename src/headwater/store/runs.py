@@ -82,9 +82,21 @@ _TR_COLS = [task_runs.c[name] for name in TaskRunRow.__dataclass_fields__]
 
 
 def _run(row: Row[Any]) -> RunRow:
-    return RunRow(row.id, row.pipeline, row.version_id, RunState(row.state), json.loads(row.args),
-                  json.loads(row.task_args), bool(row.force), row.resumed_from, row.priority,
-                  json.loads(row.tags), row.remaining, row.created_at, row.ended_at)
+    return RunRow(
+        row.id,
+        row.pipeline,
+        row.version_id,
+        RunState(row.state),
+        json.loads(row.args),
+        json.loads(row.task_args),
+        bool(row.force),
+        row.resumed_from,
+        row.priority,
+        json.loads(row.tags),
+        row.remaining,
+        row.created_at,
+        row.ended_at,
+    )
 
 
 def _task_run(row: Row[Any]) -> TaskRunRow:
@@ -95,9 +107,20 @@ def _task_run(row: Row[Any]) -> TaskRunRow:
 
 
 def _attempt(row: Row[Any]) -> AttemptRow:
-    return AttemptRow(row.id, row.task_run_id, row.run_id, row.number, AttemptState(row.state),
-                      row.worker_id, row.started_at, row.ended_at, row.error_type,
-                      row.error_message, row.traceback, row.log_label)
+    return AttemptRow(
+        row.id,
+        row.task_run_id,
+        row.run_id,
+        row.number,
+        AttemptState(row.state),
+        row.worker_id,
+        row.started_at,
+        row.ended_at,
+        row.error_type,
+        row.error_message,
+        row.traceback,
+        row.log_label,
+    )
 
 
 # -- runs ---------------------------------------------------------------------------
@@ -124,10 +147,14 @@ def list_runs(conn: Connection, pipeline: str | None = None, limit: int = 50) ->
 
 
 def add_remaining(conn: Connection, run_id: str, delta: int) -> int:
-    return int(conn.execute(
-        runs.update().where(runs.c.id == run_id)
-        .values(remaining=runs.c.remaining + delta).returning(runs.c.remaining)
-    ).scalar_one())
+    return int(
+        conn.execute(
+            runs.update()
+            .where(runs.c.id == run_id)
+            .values(remaining=runs.c.remaining + delta)
+            .returning(runs.c.remaining)
+        ).scalar_one()
+    )
 
 
 def finish_run(conn: Connection, run_id: str, target: RunState, now: Any) -> bool:
@@ -148,8 +175,7 @@ def insert_task_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def list_task_runs(conn: Connection, run_id: str) -> list[TaskRunRow]:
-    query = (sa.select(*_TR_COLS).where(task_runs.c.run_id == run_id)
-             .order_by(task_runs.c.id))
+    query = sa.select(*_TR_COLS).where(task_runs.c.run_id == run_id).order_by(task_runs.c.id)
     return [_task_run(r) for r in conn.execute(query)]
 
 
@@ -163,22 +189,27 @@ def get_task_run(conn: Connection, task_run_id: int) -> TaskRunRow:
 def node_task_runs(conn: Connection, run_id: str, node_ids: Iterable[str]) -> list[TaskRunRow]:
     """The node-level rows (not map children) of `node_ids` in a run."""
     query = sa.select(*_TR_COLS).where(
-        task_runs.c.run_id == run_id, task_runs.c.node_id.in_(list(node_ids)),
+        task_runs.c.run_id == run_id,
+        task_runs.c.node_id.in_(list(node_ids)),
         task_runs.c.map_index == -1,
     )
     return [_task_run(r) for r in conn.execute(query)]
 
 
 def map_children(conn: Connection, run_id: str, node_id: str) -> list[TaskRunRow]:
-    query = (sa.select(*_TR_COLS)
-             .where(task_runs.c.run_id == run_id, task_runs.c.node_id == node_id,
-                    task_runs.c.map_index >= 0)
-             .order_by(task_runs.c.map_index))
+    query = (
+        sa.select(*_TR_COLS)
+        .where(
+            task_runs.c.run_id == run_id, task_runs.c.node_id == node_id, task_runs.c.map_index >= 0
+        )
+        .order_by(task_runs.c.map_index)
+    )
     return [_task_run(r) for r in conn.execute(query)]
 
 
-def transition_task_run(conn: Connection, task_run_id: int, target: TaskRunState,
-                        **values: Any) -> bool:
+def transition_task_run(
+    conn: Connection, task_run_id: int, target: TaskRunState, **values: Any
+) -> bool:
     result = conn.execute(
         task_runs.update()
         .where(task_runs.c.id == task_run_id, task_runs.c.state.in_(sources_of(target)))
@@ -187,30 +218,39 @@ def transition_task_run(conn: Connection, task_run_id: int, target: TaskRunState
     return result.rowcount == 1
 
 
-def transition_nodes(conn: Connection, run_id: str, node_ids: Sequence[str],
-                     target: TaskRunState, **values: Any) -> list[str]:
+def transition_nodes(
+    conn: Connection, run_id: str, node_ids: Sequence[str], target: TaskRunState, **values: Any
+) -> list[str]:
     """Move node-level rows of `node_ids` to `target`; the nodes that moved."""
     if not node_ids:
         return []
     result = conn.execute(
         task_runs.update()
-        .where(task_runs.c.run_id == run_id, task_runs.c.node_id.in_(list(node_ids)),
-               task_runs.c.map_index == -1, task_runs.c.state.in_(sources_of(target)))
+        .where(
+            task_runs.c.run_id == run_id,
+            task_runs.c.node_id.in_(list(node_ids)),
+            task_runs.c.map_index == -1,
+            task_runs.c.state.in_(sources_of(target)),
+        )
         .values(state=target.value, **values)
         .returning(task_runs.c.node_id)
     )
     return [row.node_id for row in result]
 
 
-def decrement_waiting(conn: Connection, run_id: str, node_ids: Sequence[str],
-                      map_index: int = -1) -> list[tuple[str, int, str]]:
+def decrement_waiting(
+    conn: Connection, run_id: str, node_ids: Sequence[str], map_index: int = -1
+) -> list[tuple[str, int, str]]:
     """One upstream of each node finished: (node, still waiting on, state) per node."""
     if not node_ids:
         return []
     result = conn.execute(
         task_runs.update()
-        .where(task_runs.c.run_id == run_id, task_runs.c.node_id.in_(list(node_ids)),
-               task_runs.c.map_index == map_index)
+        .where(
+            task_runs.c.run_id == run_id,
+            task_runs.c.node_id.in_(list(node_ids)),
+            task_runs.c.map_index == map_index,
+        )
         .values(waiting_on=task_runs.c.waiting_on - 1)
         .returning(task_runs.c.node_id, task_runs.c.waiting_on, task_runs.c.state)
     )
@@ -233,9 +273,11 @@ def cancel_open_task_runs(conn: Connection, run_id: str, now: Any) -> int:
 
 
 def any_task_run_in(conn: Connection, run_id: str, states: Iterable[TaskRunState]) -> bool:
-    query = sa.select(task_runs.c.id).where(
-        task_runs.c.run_id == run_id, task_runs.c.state.in_([s.value for s in states])
-    ).limit(1)
+    query = (
+        sa.select(task_runs.c.id)
+        .where(task_runs.c.run_id == run_id, task_runs.c.state.in_([s.value for s in states]))
+        .limit(1)
+    )
     return conn.execute(query).first() is not None
 
 
@@ -247,8 +289,9 @@ def list_attempts(conn: Connection, run_id: str) -> list[AttemptRow]:
     return [_attempt(r) for r in conn.execute(query)]
 
 
-def finish_attempt(conn: Connection, attempt_id: int, target: AttemptState, now: Any,
-                   **values: Any) -> bool:
+def finish_attempt(
+    conn: Connection, attempt_id: int, target: AttemptState, now: Any, **values: Any
+) -> bool:
     """End a running attempt. False if it was not running (its lease was lost or the
     run was cancelled): the fencing that refuses a stale result."""
     result = conn.execute(
@@ -270,16 +313,23 @@ def end_running_attempts(conn: Connection, run_id: str, target: AttemptState, no
 
 def count_states(conn: Connection, run_id: str) -> dict[str, int]:
     """How many task runs of the run are in each state (map parents left out)."""
-    query = (sa.select(task_runs.c.state, sa.func.count())
-             .where(task_runs.c.run_id == run_id, task_runs.c.is_map_parent == sa.false())
-             .group_by(task_runs.c.state))
+    query = (
+        sa.select(task_runs.c.state, sa.func.count())
+        .where(task_runs.c.run_id == run_id, task_runs.c.is_map_parent == sa.false())
+        .group_by(task_runs.c.state)
+    )
     return {state: int(n) for state, n in conn.execute(query)}
 
 
 def running_labels(conn: Connection, run_id: str, limit: int) -> list[str]:
-    query = (sa.select(task_runs.c.node_id, task_runs.c.map_index)
-             .where(task_runs.c.run_id == run_id,
-                    task_runs.c.state == TaskRunState.RUNNING.value,
-                    task_runs.c.is_map_parent == sa.false())
-             .order_by(task_runs.c.id).limit(limit))
+    query = (
+        sa.select(task_runs.c.node_id, task_runs.c.map_index)
+        .where(
+            task_runs.c.run_id == run_id,
+            task_runs.c.state == TaskRunState.RUNNING.value,
+            task_runs.c.is_map_parent == sa.false(),
+        )
+        .order_by(task_runs.c.id)
+        .limit(limit)
+    )
     return [node if index < 0 else f"{node}[{index}]" for node, index in conn.execute(query)]

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from headwater.config import Settings
 from headwater.domain.canonical import canonical_json
@@ -52,15 +53,24 @@ class _Active:
 class Worker:
     """Runs task runs from the database. With `run_id`, only that run's (a local run)."""
 
-    def __init__(self, svc: Services, code: CodeLocation, settings: Settings, *,
-                 run_id: str | None = None, queues: Sequence[str] | None = None,
-                 concurrency: int | None = None) -> None:
+    def __init__(
+        self,
+        svc: Services,
+        code: CodeLocation,
+        settings: Settings,
+        *,
+        run_id: str | None = None,
+        queues: Sequence[str] | None = None,
+        concurrency: int | None = None,
+    ) -> None:
         self.svc, self.code, self.settings = svc, code, settings
         self.run_id, self.queues = run_id, list(queues) if queues else None
         self.concurrency = concurrency or settings.concurrency
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.executors: dict[str, Executor] = {"inline": InlineExecutor(),
-                                               "command": CommandExecutor()}
+        self.executors: dict[str, Executor] = {
+            "inline": InlineExecutor(),
+            "command": CommandExecutor(),
+        }
         self._active: dict[int, _Active] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -91,9 +101,18 @@ class Worker:
             self._wake.clear()
             with self._lock:
                 free = self.concurrency - len(self._active)
-            claims = claim_work(self.svc, worker_id=self.id, limit=free,
-                                lease_seconds=self.settings.lease_seconds, queues=self.queues,
-                                run_id=self.run_id) if free > 0 else []
+            claims = (
+                claim_work(
+                    self.svc,
+                    worker_id=self.id,
+                    limit=free,
+                    lease_seconds=self.settings.lease_seconds,
+                    queues=self.queues,
+                    run_id=self.run_id,
+                )
+                if free > 0
+                else []
+            )
             for claim in claims:
                 with self._lock:
                     self._active[claim.attempt_id] = _Active(claim)
@@ -114,7 +133,7 @@ class Worker:
                 continue
             try:
                 live = renew_leases(self.svc, held, self.settings.lease_seconds)
-            except Exception:  # noqa: BLE001 - a failed heartbeat is retried next beat
+            except Exception:
                 log.exception("heartbeat failed")
                 continue
             with self._lock:
@@ -131,7 +150,7 @@ class Worker:
             self._attempt(claim)
         except StaleLease as exc:
             log.warning("%s", exc)
-        except Exception:  # noqa: BLE001 - the execution boundary: log, never kill the loop
+        except Exception:
             log.exception("attempt %s failed inside the worker", claim.attempt_id)
         finally:
             with self._lock:
@@ -144,13 +163,22 @@ class Worker:
             run = run_store.get_run(conn, claim.run_id)
             plan = svc.plans.get(conn, run.version_id)
             try:
-                resolved = resolve_task_run(conn, plan, run, claim.node_id, claim.map_index,
-                                            svc.outputs)
+                resolved = resolve_task_run(
+                    conn, plan, run, claim.node_id, claim.map_index, svc.outputs
+                )
             except Exception as exc:  # noqa: BLE001 - bad bindings fail this task run only
                 failure = Outcome.from_exception(exc)
-                record_failure(svc, claim, Failure(AttemptState.FAILED, failure.error_type,
-                                                   f"cannot resolve arguments: {exc}",
-                                                   failure.traceback, retryable=False))
+                record_failure(
+                    svc,
+                    claim,
+                    Failure(
+                        AttemptState.FAILED,
+                        failure.error_type,
+                        f"cannot resolve arguments: {exc}",
+                        failure.traceback,
+                        retryable=False,
+                    ),
+                )
                 return
         task = plan.spec.tasks[claim.task]
         prefix = svc.artifacts.prefix(run.pipeline, task.name, resolved.cache_key)
@@ -159,16 +187,28 @@ class Worker:
             output = svc.artifacts.read_bytes(prefix, OUTPUT_FILE).decode()
             record_success(svc, claim, Success(output, resolved.cache_key, args_json, True))
             return
-        label = f"{run.id}-{claim.node_id}" + (f"-{claim.map_index}" if claim.map_index >= 0
-                                                else "") + f"-{claim.number}"
+        label = (
+            f"{run.id}-{claim.node_id}"
+            + (f"-{claim.map_index}" if claim.map_index >= 0 else "")
+            + f"-{claim.number}"
+        )
         with self._lock:
             cancelled = self._active[claim.attempt_id].cancelled
         with svc.artifacts.staging_dir() as output_dir:
-            ctx = AttemptContext(run.id, run.pipeline, claim.node_id, claim.map_index,
-                                 claim.number, task, resolved.args,
-                                 svc.artifacts.log_dir(prefix, label), output_dir,
-                                 svc.artifacts.uri(prefix, ""), self.code.load_callable,
-                                 cancelled)
+            ctx = AttemptContext(
+                run.id,
+                run.pipeline,
+                claim.node_id,
+                claim.map_index,
+                claim.number,
+                task,
+                resolved.args,
+                svc.artifacts.log_dir(prefix, label),
+                output_dir,
+                svc.artifacts.uri(prefix, ""),
+                self.code.load_callable,
+                cancelled,
+            )
             outcome = self._execute(ctx)
             svc.artifacts.publish_logs(prefix, label)
             self._record(claim, outcome, prefix, resolved.cache_key, args_json, output_dir, label)
@@ -185,41 +225,69 @@ class Worker:
             if ctx.cancelled.is_set():
                 execution.terminate()
                 execution.wait(WAIT_SLICE_SECONDS)
-                return Outcome("cancelled", error_type="Cancelled",
-                               message="cancelled, or the lease was lost")
+                return Outcome(
+                    "cancelled", error_type="Cancelled", message="cancelled, or the lease was lost"
+                )
             if deadline is not None and time.monotonic() >= deadline:
                 execution.terminate()
                 execution.wait(WAIT_SLICE_SECONDS)
-                return Outcome("timed_out", error_type="TimedOut",
-                               message=f"timed out after {timeout:g} s")
+                return Outcome(
+                    "timed_out", error_type="TimedOut", message=f"timed out after {timeout:g} s"
+                )
 
     def _executor_name(self, task: TaskDef) -> str:
         if task.kind == "command":
             return "command"
         return task.executor or self.settings.default_executor
 
-    def _record(self, claim: Claim, outcome: Outcome, prefix: str, cache_key: str,
-                args_json: str, output_dir: os.PathLike[str], label: str) -> None:
+    def _record(
+        self,
+        claim: Claim,
+        outcome: Outcome,
+        prefix: str,
+        cache_key: str,
+        args_json: str,
+        output_dir: Path,
+        label: str,
+    ) -> None:
         svc = self.svc
         if outcome.state == "succeeded":
             try:
                 output_json = canonical_json(outcome.output)
             except (TypeError, ValueError) as exc:
-                outcome = Outcome("failed", error_type="InvalidOutput",
-                                  message=f"the task's output is not JSON: {exc}")
+                outcome = Outcome(
+                    "failed",
+                    error_type="InvalidOutput",
+                    message=f"the task's output is not JSON: {exc}",
+                )
             else:
-                svc.artifacts.commit(prefix, {OUTPUT_FILE: output_json.encode(),
-                                              PARAMS_FILE: _pretty(args_json)},
-                                     staged_dir=output_dir)  # type: ignore[arg-type]
-                record_success(svc, claim, Success(output_json, cache_key, args_json,
-                                                   log_label=label))
+                svc.artifacts.commit(
+                    prefix,
+                    {OUTPUT_FILE: output_json.encode(), PARAMS_FILE: _pretty(args_json)},
+                    staged_dir=output_dir,
+                )
+                record_success(
+                    svc, claim, Success(output_json, cache_key, args_json, log_label=label)
+                )
                 return
-        state = {"failed": AttemptState.FAILED, "timed_out": AttemptState.TIMED_OUT,
-                 "cancelled": AttemptState.CANCELLED}[outcome.state]
-        record_failure(svc, claim, Failure(state, outcome.error_type, outcome.message,
-                                           outcome.traceback,
-                                           retryable=state != AttemptState.CANCELLED,
-                                           args_json=args_json, log_label=label))
+        state = {
+            "failed": AttemptState.FAILED,
+            "timed_out": AttemptState.TIMED_OUT,
+            "cancelled": AttemptState.CANCELLED,
+        }[outcome.state]
+        record_failure(
+            svc,
+            claim,
+            Failure(
+                state,
+                outcome.error_type,
+                outcome.message,
+                outcome.traceback,
+                retryable=state != AttemptState.CANCELLED,
+                args_json=args_json,
+                log_label=label,
+            ),
+        )
 
 
 def _pretty(args_json: str) -> bytes:
@@ -230,4 +298,5 @@ def run_is_over(svc: Services, run_id: str) -> Callable[[], bool]:
     def check() -> bool:
         with svc.db.read() as conn:
             return run_store.get_run(conn, run_id).state in RUN_TERMINAL
+
     return check

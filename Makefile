@@ -1,0 +1,52 @@
+# headwater: `make demo` runs the examples, `make test` runs every test.
+# Both set up everything on a fresh clone (virtualenv, dependencies, database schema).
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test test-fast lint format bench clean help
+
+help:
+	@echo "make demo   - run the example pipelines (SQLite, local artifacts)"
+	@echo "make test   - lint, type-check and run all tests (SQLite and PostgreSQL)"
+	@echo "make lint   - ruff and mypy --strict"
+	@echo "make bench  - benchmarks (a table of medians)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/headwater db upgrade -C examples
+	$(BIN)/headwater run -C examples orders_etl
+	$(BIN)/headwater run -C examples word_count -p top=5
+	$(BIN)/headwater run -C examples orders_report
+	@echo
+	@echo "Outputs, params.json and logs: examples/.headwater/artifacts/<pipeline>/<task>/<cache key>/"
+	@echo "Run 'make demo' again: every task is reused from the cache."
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests examples bench
+	$(BIN)/ruff check --fix src tests examples bench
+
+test: lint
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.headwater
