@@ -76,9 +76,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(project_dir=tmp_path, database_url=database_url,
-                    artifacts=str(tmp_path / "artifacts"), concurrency=4,
-                    lease_seconds=2.0, heartbeat_seconds=0.5, poll_seconds=0.05)
+    return Settings(
+        project_dir=tmp_path,
+        database_url=database_url,
+        artifacts=str(tmp_path / "artifacts"),
+        concurrency=4,
+        lease_seconds=2.0,
+        heartbeat_seconds=0.5,
+        poll_seconds=0.05,
+    )
 
 
 @pytest.fixture
@@ -86,3 +92,62 @@ def services(settings: Settings) -> Iterator[Services]:
     svc = open_services(settings)
     yield svc
     svc.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A local S3 API (moto's server on an ephemeral port); yields its endpoint URL.
+
+    fsspec's s3 filesystem finds it through FSSPEC_S3_ENDPOINT_URL, as a user's would
+    find a MinIO or other S3-compatible store."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in _S3_ENV}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        FSSPEC_S3_ENDPOINT_URL=endpoint,
+    )
+    import fsspec.config
+
+    # fsspec reads FSSPEC_* variables when it is first imported, which may have been
+    # before this fixture ran: give it the endpoint directly too.
+    saved_conf = fsspec.config.conf.get("s3")
+    fsspec.config.conf["s3"] = {"endpoint_url": endpoint}
+    yield endpoint
+    if saved_conf is None:
+        fsspec.config.conf.pop("s3", None)
+    else:
+        fsspec.config.conf["s3"] = saved_conf
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+_S3_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "FSSPEC_S3_ENDPOINT_URL",
+)
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str) -> str:
+    """An empty bucket; yields ``s3://<bucket>``."""
+    import fsspec
+
+    name = f"hw-{uuid.uuid4().hex[:12]}"
+    fsspec.filesystem("s3", skip_instance_cache=True).mkdir(name)
+    return f"s3://{name}"

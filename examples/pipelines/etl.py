@@ -1,7 +1,7 @@
 """CSV ETL: read orders, validate each row, write the clean rows and an error report.
 
-    headwater run -C examples orders_etl
-    headwater run -C examples orders_etl -p min_amount=50
+headwater run -C examples orders_etl
+headwater run -C examples orders_etl -p min_amount=50
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import logging
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -19,7 +19,7 @@ from headwater import current_context, pipeline, task
 log = logging.getLogger(__name__)
 
 
-class Currency(str, Enum):
+class Currency(StrEnum):
     EUR = "EUR"
     USD = "USD"
     GBP = "GBP"
@@ -51,9 +51,11 @@ def extract(source: str) -> list[dict[str, str]]:
 
 
 @task(version=2)
-def validate(rows: list[dict[str, str]], min_amount: float = 0.0,
-             currencies: list[Currency] = [Currency.EUR, Currency.USD, Currency.GBP]  # noqa: B006
-             ) -> Checked:
+def validate(
+    rows: list[dict[str, str]],
+    min_amount: float = 0.0,
+    currencies: list[Currency] = [Currency.EUR, Currency.USD, Currency.GBP],  # noqa: B006
+) -> Checked:
     """Keep rows with an id, an ISO date, a known currency and an amount >= min_amount."""
     valid, errors = [], []
     allowed = {c.value for c in currencies}
@@ -66,8 +68,9 @@ def validate(rows: list[dict[str, str]], min_amount: float = 0.0,
     return Checked(valid=valid, errors=errors)
 
 
-def _row_problems(row: dict[str, str], min_amount: float,
-                  allowed: set[str]) -> list[tuple[str, str]]:
+def _row_problems(
+    row: dict[str, str], min_amount: float, allowed: set[str]
+) -> list[tuple[str, str]]:
     problems = []
     if not row.get("order_id", "").strip():
         problems.append(("order_id", "missing"))

@@ -1,6 +1,6 @@
 """Fan-out/fan-in: split a text into chunks, count words per chunk in parallel, merge.
 
-    headwater run -C examples word_count -p top=5
+headwater run -C examples word_count -p top=5
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from headwater import pipeline, task
 def split_text(source: str, lines_per_chunk: int = 10) -> list[str]:
     """Split the text file into chunks of `lines_per_chunk` lines."""
     lines = Path(source).read_text(encoding="utf-8").splitlines()
-    return ["\n".join(lines[i:i + lines_per_chunk])
-            for i in range(0, len(lines), lines_per_chunk)]
+    return [
+        "\n".join(lines[i : i + lines_per_chunk]) for i in range(0, len(lines), lines_per_chunk)
+    ]
 
 
 @task

@@ -8,6 +8,7 @@ with backoff, and how results move a run to its end. Specs are built directly as
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -297,6 +298,28 @@ def test_failure_with_retries_left_waits_for_its_backoff(services: Services) -> 
     assert available_at >= _db_now(services) + 3000
     assert _claim(services) == []
     assert _claim(services, run_id=run_id) == []
+
+
+def test_a_retry_becomes_claimable_once_its_backoff_has_passed(services: Services) -> None:
+    short_retry = Backoff(base_seconds=0.3, jitter=False)
+    run_id = _start(services, _spec("short", [_node("a")], _task(retries=1, backoff=short_retry)))
+    (first,) = _claim(services, run_id=run_id)
+    _fail(services, first)
+    with services.db.read() as conn:
+        available_at = conn.execute(
+            sa.select(task_runs.c.available_at).where(task_runs.c.id == first.task_run_id)
+        ).scalar_one()
+
+    deadline = time.monotonic() + 10
+    retried: list[Claim] = []
+    while not retried and time.monotonic() < deadline:
+        retried = _claim(services, run_id=run_id)
+        time.sleep(0.02)
+
+    (second,) = retried
+    assert (second.task_run_id, second.number) == (first.task_run_id, 2)
+    (_, attempt) = get_run_view(services, run_id).attempts
+    assert attempt.started_at >= available_at
 
 
 def test_failure_with_no_retries_left_fails_downstream_and_ends_the_run(

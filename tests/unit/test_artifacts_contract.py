@@ -29,7 +29,7 @@ PARAMS = b'{"day": "2024-05-01"}'
 LABEL = "run7-clean-1"
 
 
-@pytest.fixture(params=["local", "memory", "file-url"])
+@pytest.fixture(params=["local", "memory", "file-url", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
     memory_root = f"/headwater-test-{uuid.uuid4().hex}"
     made: ArtifactStore
@@ -37,6 +37,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactSt
         made = LocalArtifactStore(tmp_path / "store")
     elif request.param == "memory":
         made = FsspecArtifactStore(f"memory://{memory_root}")
+    elif request.param == "s3":
+        made = FsspecArtifactStore(request.getfixturevalue("s3_bucket") + "/artifacts")
     else:
         made = FsspecArtifactStore(f"file://{tmp_path}/fs")
     yield made

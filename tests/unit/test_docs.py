@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_published_recipe_schema_is_current() -> None:
     published = json.loads((ROOT / "docs" / "recipe.schema.json").read_text())
-    assert published == recipe_json_schema(), "run: headwater recipe-schema > docs/recipe.schema.json"
+    assert published == recipe_json_schema(), (
+        "run: headwater recipe-schema > docs/recipe.schema.json"
+    )
 
 
 def test_readme_names_the_two_commands() -> None:

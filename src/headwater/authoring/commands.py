@@ -9,8 +9,13 @@ stdin. Exit code 0 is success. stdout and stderr go to the attempt log. A stdout
 from __future__ import annotations
 
 import inspect
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from headwater.authoring import tracing
@@ -61,14 +66,10 @@ class CommandTask(Task[..., Any]):
         )
 
     def call_directly(self, *args: Any, **kwargs: Any) -> Any:
-        from headwater.executors.command import run_command_sync
-
         arguments = dict(zip(self.definition.param_names, args, strict=False)) | kwargs
         return run_command_sync(self.definition, arguments)
 
     def invoke(self, arguments: Mapping[str, Any]) -> Any:
-        from headwater.executors.command import run_command_sync
-
         return run_command_sync(self.definition, arguments)
 
 
@@ -131,3 +132,42 @@ def command(
     )
     current_registry().add_task(made)
     return made
+
+
+class CommandFailed(Exception):
+    """The command exited with a non-zero code."""
+
+
+def command_env(
+    task: TaskDef, arguments: Mapping[str, Any], output_dir: Path | None
+) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(task.env)
+    for name, value in arguments.items():
+        env[ENV_PREFIX + name.upper()] = value if isinstance(value, str) else json.dumps(value)
+    if output_dir is not None:
+        env["HW_OUTPUT_DIR"] = str(output_dir)
+    return env
+
+
+def run_command_sync(task: TaskDef, arguments: Mapping[str, Any]) -> Any:
+    """Run a command task directly (outside a pipeline): its output, or CommandFailed."""
+    assert task.command is not None
+    proc = subprocess.run(
+        ["/bin/sh", "-c", task.command],
+        input=json.dumps(dict(arguments)),
+        capture_output=True,
+        text=True,
+        env=command_env(task, arguments, None),
+        check=False,
+    )
+    sys.stderr.write(proc.stderr)
+    output = None
+    for line in proc.stdout.splitlines(keepends=True):
+        if line.startswith(OUTPUT_MARKER):
+            output = json.loads(line[len(OUTPUT_MARKER) :])
+        else:
+            sys.stdout.write(line)
+    if proc.returncode != 0:
+        raise CommandFailed(f"{task.name}: command exited with code {proc.returncode}")
+    return output

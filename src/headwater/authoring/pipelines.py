@@ -52,7 +52,12 @@ class Pipeline:
             output=output,
             source=self.source,
         )
-        problems = builder.problems + validate_spec(spec)
+        # A value the body could not turn into JSON is reported once, not again as
+        # the ill-typed placeholder that stands in for it.
+        reported = {(p.location, p.path) for p in builder.problems}
+        problems = builder.problems + [
+            p for p in validate_spec(spec) if (p.location, p.path) not in reported
+        ]
         if problems:
             raise DefinitionError(problems, f"pipeline {self.name} is invalid")
         return spec

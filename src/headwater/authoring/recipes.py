@@ -177,11 +177,12 @@ def compile_recipe(data: dict[str, Any], file: str) -> PipelineSpec:
                 source=Source(file=file, path=path),
             )
         )
+    required = [n for n, p in recipe.params.items() if "default" not in p]
     params = {
         "type": "object",
         "properties": recipe.params,
         "additionalProperties": False,
-        "required": [n for n, p in recipe.params.items() if "default" not in p],
+        **({"required": required} if required else {}),
     }
     spec = PipelineSpec(
         name=recipe.name,

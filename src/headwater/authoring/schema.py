@@ -43,7 +43,13 @@ def params_model(fn: Callable[..., Any], name: str, where: str) -> type[BaseMode
 
 def params_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema()
-    schema.setdefault("properties", {})
+    schema.pop("title", None)
+    props = schema.setdefault("properties", {})
+    for name, prop in props.items():
+        # pydantic's automatic titles ("Min Amount") add nothing, and would make a
+        # Python pipeline's spec differ from the same pipeline written as a recipe.
+        if prop.get("title") == name.replace("_", " ").title():
+            del prop["title"]
     schema["additionalProperties"] = False
     return schema
 

@@ -109,9 +109,11 @@ class Task(Generic[P, R]):
         A downstream task given the result receives the list of outputs, in order."""
         builder = tracing.current_builder()
         if builder is None:
-            first = args[0] if args else next(iter(kwargs.values()))
-            rest = {k: v for k, v in kwargs.items() if v is not first}
-            return [self.call_directly(item, *args[1:], **rest) for item in first]
+            if args:
+                return [self.call_directly(item, *args[1:], **kwargs) for item in args[0]]
+            name, first = next(iter(kwargs.items()))
+            rest = {k: v for k, v in kwargs.items() if k != name}
+            return [self.call_directly(**rest, **{name: item}) for item in first]
         return self._add_node(builder, args, kwargs, map_first=True)
 
     def options(self, *, id: str | None = None, after: Iterable[Any] = ()) -> _Configured:
@@ -251,7 +253,8 @@ def task(
         )
         made = Task(
             func,
-            name=name or f"{func.__module__}.{func.__qualname__}",
+            # A task defined inside a function is named as if it were at module level.
+            name=name or f"{func.__module__}.{func.__qualname__.replace('.<locals>', '')}",
             source=source,
             version=str(version),
             retries=retries,

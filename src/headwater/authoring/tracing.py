@@ -124,7 +124,7 @@ class Builder:
                     Problem(str(source), "after", f"after= takes task outputs, not {item!r}")
                 )
         spec_args = {
-            name: to_spec_value(value, source, f"{nid}.args.{name}", self.problems)
+            name: to_spec_value(value, source, f"nodes.{nid}.args.{name}", self.problems)
             for name, value in args.items()
         }
         self.nodes.append(

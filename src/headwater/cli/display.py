@@ -200,16 +200,17 @@ def print_pipeline(spec: PipelineSpec) -> None:
 
 
 def print_runs(found: list[RunRow]) -> None:
-    table = Table("run", "pipeline", "state", "started", "seconds", box=None)
+    table = Table("pipeline", "state", "started", "seconds", box=None)
+    table.add_column("run", no_wrap=True, min_width=32)  # whole, so it can be pasted
     for run in found:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created_at))
         seconds = f"{run.ended_at - run.created_at:.2f}" if run.ended_at else "-"
         table.add_row(
-            run.id,
             run.pipeline,
             f"[{STATE_STYLE.get(run.state, 'white')}]{run.state}[/]",
             started,
             seconds,
+            run.id,
         )
     Console().print(table)
 

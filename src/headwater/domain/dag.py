@@ -57,8 +57,8 @@ def build_graph(nodes: Sequence[NodeSpec]) -> Graph:
     try:
         order = tuple(sorter.static_order())
     except CycleError as exc:
-        # graphlib reports the cycle as [a, b, ..., a] walking downstream->upstream.
-        raise CycleFound(list(reversed(exc.args[1]))) from None
+        # graphlib reports the cycle as [a, b, ..., a], each node an upstream of the next.
+        raise CycleFound(list(exc.args[1])) from None
     downstream: dict[str, list[str]] = {node.id: [] for node in nodes}
     for node_id in order:
         for up in sorted(upstream[node_id]):

@@ -98,6 +98,8 @@ class IllegalTransition(ValueError):
 
 def check_transition(current: StrEnum, target: StrEnum) -> None:
     """Raise IllegalTransition unless `current -> target` is in the table."""
+    if type(current) is not type(target):
+        raise IllegalTransition(f"{current!r} and {target!r} belong to different machines")
     table = _TABLES[type(target)]
     if target not in table[current]:
         raise IllegalTransition(f"{type(target).__name__}: {current} -> {target} is not allowed")

@@ -12,34 +12,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import IO, Any
 
-from headwater.authoring.commands import ENV_PREFIX, OUTPUT_MARKER
-from headwater.domain.spec import TaskDef
+from headwater.authoring.commands import OUTPUT_MARKER, command_env
 from headwater.executors.base import AttemptContext, Execution, Executor, Outcome
 from headwater.executors.capture import AttemptLog
 
 KILL_GRACE_SECONDS = 2.0
-
-
-def command_env(
-    task: TaskDef, arguments: Mapping[str, Any], output_dir: Path | None
-) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(task.env)
-    for name, value in arguments.items():
-        env[ENV_PREFIX + name.upper()] = value if isinstance(value, str) else json.dumps(value)
-    if output_dir is not None:
-        env["HW_OUTPUT_DIR"] = str(output_dir)
-    return env
-
-
-class CommandFailed(Exception):
-    """The command exited with a non-zero code."""
 
 
 class _ProcessExecution(Execution):
@@ -127,26 +108,3 @@ class CommandExecutor(Executor):
 
     def launch(self, ctx: AttemptContext) -> Execution:
         return _ProcessExecution(ctx)
-
-
-def run_command_sync(task: TaskDef, arguments: Mapping[str, Any]) -> Any:
-    """Run a command task directly (outside a pipeline): its output, or CommandFailed."""
-    assert task.command is not None
-    proc = subprocess.run(
-        ["/bin/sh", "-c", task.command],
-        input=json.dumps(dict(arguments)),
-        capture_output=True,
-        text=True,
-        env=command_env(task, arguments, None),
-        check=False,
-    )
-    sys.stderr.write(proc.stderr)
-    output = None
-    for line in proc.stdout.splitlines(keepends=True):
-        if line.startswith(OUTPUT_MARKER):
-            output = json.loads(line[len(OUTPUT_MARKER) :])
-        else:
-            sys.stdout.write(line)
-    if proc.returncode != 0:
-        raise CommandFailed(f"{task.name}: command exited with code {proc.returncode}")
-    return output

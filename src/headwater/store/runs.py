@@ -170,8 +170,15 @@ def finish_run(conn: Connection, run_id: str, target: RunState, now: Any) -> boo
 
 
 def insert_task_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(task_runs.insert(), list(rows))
+    """Insert rows, which may give different columns (the rest take their defaults).
+
+    An executemany INSERT takes its column list from the first row, so rows are sent in
+    groups of one shape; otherwise a later row's extra values would be dropped."""
+    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(frozenset(row), []).append(row)
+    for group in shapes.values():
+        conn.execute(task_runs.insert(), group)
 
 
 def list_task_runs(conn: Connection, run_id: str) -> list[TaskRunRow]:
