@@ -15,6 +15,7 @@ from typing import Any
 from headwater.errors import ConfigError
 
 STATE_DIR = ".headwater"
+EXECUTORS = ("inline", "process")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{db}")
         if not self.artifacts:
             object.__setattr__(self, "artifacts", str(self.project_dir / STATE_DIR / "artifacts"))
+        if self.default_executor not in EXECUTORS:
+            raise ConfigError(
+                f"default_executor must be one of {', '.join(EXECUTORS)}, "
+                f"not {self.default_executor!r}"
+            )
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, not {self.concurrency}")
         if self.heartbeat_seconds >= self.lease_seconds:

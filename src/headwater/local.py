@@ -24,7 +24,10 @@ from headwater.config import Settings
 from headwater.domain.bindings import OutputRef, ParamRef, resolve, select
 from headwater.domain.spec import PipelineSpec
 from headwater.domain.states import RunState
+from headwater.errors import ValidationError
+from headwater.services.arguments import validate_run_args
 from headwater.services.context import Services, open_services
+from headwater.services.plans import Plan
 from headwater.services.runs import RunView, get_run_view, register_pipeline, start_run
 from headwater.worker.code import CodeLocation
 from headwater.worker.worker import Worker, run_is_over
@@ -111,6 +114,10 @@ def run_pipeline(
     registry = registry or current_registry()
     found = registry.get_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
     spec = found.spec
+    # Check the arguments before anything is written, so a typo stores nothing at all.
+    problems = validate_run_args(Plan(0, spec), args or {}, task_args or {})
+    if problems:
+        raise ValidationError(problems, f"invalid arguments for pipeline {spec.name}")
     register_pipeline(svc, spec)
     run_id = start_run(
         svc, spec.name, args, task_args=task_args, force=force, resume_from=resume_from

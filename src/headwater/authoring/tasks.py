@@ -12,12 +12,14 @@ from functools import cached_property
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
 from headwater.authoring import schema, tracing
 from headwater.authoring.registry import current_registry
 from headwater.domain.problems import Problem
 from headwater.domain.spec import Backoff, Source, TaskDef
+from headwater.errors import DefinitionError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -266,7 +268,16 @@ def task(
             executor=executor,
             description=description,
         )
-        made.definition  # noqa: B018 - derive the schema now so a bad signature fails at import
+        try:
+            made.definition  # noqa: B018 - derive it now: a bad option fails at import
+        except PydanticValidationError as exc:
+            raise DefinitionError(
+                [
+                    Problem(str(source), ".".join(map(str, e["loc"])), e["msg"])
+                    for e in exc.errors()
+                ],
+                f"task {made.name} is invalid",
+            ) from None
         current_registry().add_task(made)
         return made
 

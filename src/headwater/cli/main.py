@@ -188,6 +188,7 @@ def run(
         found.spec  # noqa: B018 - report definition problems before touching the database
         # Tasks run with the project folder as working directory, whatever -C said.
         os.chdir(settings.project_dir)
+        _capture_task_logging()
         svc = open_services(settings)
         display = RunDisplay(svc)
         try:
@@ -208,6 +209,16 @@ def run(
         display.summary(result, settings)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _capture_task_logging() -> None:
+    """Let tasks' INFO records reach their attempt logs. Only the attempt-log handler
+    sees them: Python's last-resort handler still prints only warnings and errors."""
+    import logging
+
+    root = logging.getLogger()
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
 
 
 @app.command()

@@ -66,7 +66,7 @@ class TaskDef(_Model):
     cache: bool = True
     queue: str = "default"
     tags: tuple[str, ...] = ()
-    executor: str | None = None
+    executor: Literal["inline", "process"] | None = None
     callable: str | None = None  # "module:qualname" for python tasks
     command: str | None = None  # shell command for command tasks
     env: dict[str, str] = Field(default_factory=dict)

@@ -25,6 +25,7 @@ from headwater.executors import capture
 from headwater.executors.base import AttemptContext, Executor, Outcome
 from headwater.executors.command import CommandExecutor
 from headwater.executors.inline import InlineExecutor
+from headwater.executors.process import ProcessExecutor
 from headwater.services.arguments import resolve_task_run
 from headwater.services.attempts import (
     Failure,
@@ -69,6 +70,7 @@ class Worker:
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.executors: dict[str, Executor] = {
             "inline": InlineExecutor(),
+            "process": ProcessExecutor(),
             "command": CommandExecutor(),
         }
         self._active: dict[int, _Active] = {}
