@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import headwater
 from headwater import command, pipeline, task
 from headwater.authoring.registry import Registry, use_registry
@@ -371,10 +369,6 @@ def test_a_command_exiting_non_zero_fails_its_attempt(
     assert "oops" in (logs / "stderr.log").read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a failed task run stores no cache_key, so its attempt logs cannot be found",
-)
 def test_the_logs_of_a_failed_attempt_can_be_found_from_the_database(
     services: Services, settings: Settings
 ) -> None:
@@ -404,10 +398,6 @@ def test_files_in_output_dir_are_stored_beside_the_output(
 # -- resume -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: start_run inserts reused (cached) and new task runs with different keys",
-)
 def test_resume_reruns_only_the_failed_step_and_what_follows(
     services: Services, settings: Settings
 ) -> None:
@@ -442,11 +432,6 @@ def test_resume_reruns_only_the_failed_step_and_what_follows(
     assert get_run_view(services, first.run_id) == first.view
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: start_run drops the cache key and output of reused task runs "
-    "when the first node is not reused",
-)
 def test_resume_keeps_the_outputs_of_reused_steps_in_any_order(
     services: Services, settings: Settings
 ) -> None:

@@ -165,11 +165,6 @@ def test_ensure_schema_twice_is_a_no_op(
         assert conn.execute(sa.select(pipelines.c.name)).scalars().all() == ["kept"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ensure_schema on an in-memory database fails the second time "
-    "(CREATE TABLE alembic_version already exists)",
-)
 def test_ensure_schema_twice_on_an_in_memory_database_is_a_no_op() -> None:
     db = open_database("sqlite://")
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +66,7 @@ class Failure:
     retryable: bool = True
     args_json: str | None = None
     log_label: str | None = None
+    cache_key: str | None = None  # where its logs are, when arguments were resolved
 
 
 def record_success(svc: Services, claim: Claim, result: Success) -> None:
@@ -75,7 +75,7 @@ def record_success(svc: Services, claim: Claim, result: Success) -> None:
     attempt_state = AttemptState.CACHED if result.cached else AttemptState.SUCCEEDED
     task_state = TaskRunState.CACHED if result.cached else TaskRunState.SUCCEEDED
     with svc.db.write() as conn:
-        now = time.time()
+        now = svc.db.clock(conn)
         if not run_store.finish_attempt(
             conn, claim.attempt_id, attempt_state, now, log_label=result.log_label
         ):
@@ -97,7 +97,7 @@ def record_failure(svc: Services, claim: Claim, failure: Failure) -> None:
     """End the attempt as failed; retry the task run after a backoff if it has retries
     left (and the failure is retryable), else fail it and what depends on it."""
     with svc.db.write() as conn:
-        now = time.time()
+        now = svc.db.clock(conn)
         if not run_store.finish_attempt(
             conn,
             claim.attempt_id,
@@ -109,7 +109,11 @@ def record_failure(svc: Services, claim: Claim, failure: Failure) -> None:
             log_label=failure.log_label,
         ):
             raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
-        extra: dict[str, Any] = {"args": failure.args_json} if failure.args_json else {}
+        extra: dict[str, Any] = {}
+        if failure.args_json:
+            extra["args"] = failure.args_json
+        if failure.cache_key:
+            extra["cache_key"] = failure.cache_key
         if failure.retryable and claim.number < claim.max_attempts:
             plan, _ = _plan_and_run(svc, conn, claim)
             task = plan.spec.tasks[claim.task]

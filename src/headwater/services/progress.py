@@ -9,7 +9,6 @@ is left. It works from an explicit queue, not recursion, so a 10,000-node chain 
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Sequence
 
@@ -36,7 +35,7 @@ def advance(
     ready: Sequence[str] = (),
     done: Sequence[Done] = (),
 ) -> None:
-    now = time.time()
+    now = svc.db.clock(conn)
     finished: deque[Done] = deque(done)
     to_start = list(ready)
     remaining: int | None = None

@@ -31,7 +31,7 @@ def new_run_id() -> str:
 def register_pipeline(svc: Services, spec: PipelineSpec, origin: str = "code") -> int:
     """Store `spec` as its pipeline's current version (a no-op if unchanged)."""
     with svc.db.write() as conn:
-        return pipeline_store.save_version(conn, spec, origin, time.time())
+        return pipeline_store.save_version(conn, spec, origin, svc.db.clock(conn))
 
 
 def start_run(
@@ -59,7 +59,7 @@ def start_run(
         if problems:
             raise ValidationError(problems, f"invalid arguments for pipeline {pipeline}")
         run_id = new_run_id()
-        now = time.time()
+        now = svc.db.clock(conn)
         nodes = plan.spec.nodes
         reused = _reused_rows(conn, resume_from) if resume_from else {}
         run_store.insert_run(
@@ -164,7 +164,7 @@ def cancel_run(svc: Services, run_id: str) -> bool:
     """Cancel a running run: its open task runs and running attempts end as cancelled.
     Workers holding those attempts find their leases refused and stop them."""
     with svc.db.write() as conn:
-        now = time.time()
+        now = svc.db.clock(conn)
         if not run_store.finish_run(conn, run_id, RunState.CANCELLED, now):
             run_store.get_run(conn, run_id)  # NotFound if it does not exist
             return False

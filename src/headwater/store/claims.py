@@ -120,9 +120,11 @@ def _mark_running(conn: Connection, ids: Any, now: Any) -> list[Any]:
             task_runs.c.task,
             task_runs.c.attempts,
             task_runs.c.max_attempts,
+            task_runs.c.priority,
         )
     )
-    return sorted(result.all(), key=lambda row: row.id)
+    # RETURNING gives no order: hand claims back in claim order (priority, then age).
+    return sorted(result.all(), key=lambda row: (-row.priority, row.id))
 
 
 def renew_leases(

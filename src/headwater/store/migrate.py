@@ -48,6 +48,8 @@ def ensure_schema(db: Database) -> None:
     """
     if db.is_memory:
         with db.write() as conn:
+            if current_revision(conn) == HEAD_REVISION:
+                return
             metadata.create_all(conn)
             conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
             conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": HEAD_REVISION})

@@ -1,5 +1,5 @@
 """The tables. Timestamps are seconds since the epoch (float) read from the database
-clock, so every worker agrees on time whatever its own clock says."""
+clock (`Database.clock`), so every worker agrees on time whatever its own clock says."""
 
 from __future__ import annotations
 

@@ -288,6 +288,7 @@ class Worker:
                 retryable=state != AttemptState.CANCELLED,
                 args_json=args_json,
                 log_label=label,
+                cache_key=cache_key,
             ),
         )
 
