@@ -28,7 +28,15 @@ from headwater.store.migrate import (
 )
 from headwater.store.tables import metadata, pipelines
 
-TABLES = {"alembic_version", "pipelines", "pipeline_versions", "runs", "task_runs", "attempts"}
+TABLES = {
+    "alembic_version",
+    "pipelines",
+    "pipeline_versions",
+    "runs",
+    "task_runs",
+    "attempts",
+    "workers",
+}
 
 
 @pytest.fixture

@@ -216,3 +216,23 @@ def print_runs(found: list[RunRow]) -> None:
 
 
 __all__ = ["RunDisplay", "print_pipeline", "print_runs"]
+
+
+def print_workers(found: list[Any]) -> None:
+    table = Table("host", "pid", "queues", "state", "running", "heartbeat", box=None)
+    table.add_column("worker", no_wrap=True)
+    now = time.time()
+    for w in found:
+        style = {"running": "green", "stopping": "yellow", "dead": "red"}.get(w.state, "dim")
+        table.add_row(
+            w.host,
+            str(w.pid),
+            ",".join(w.queues) or "all",
+            f"[{style}]{w.state}[/]",
+            f"{w.running}/{w.concurrency}",
+            f"{now - w.heartbeat_at:.0f}s ago",
+            w.id,
+        )
+    Console().print(table)
+    if not found:
+        Console().print("no workers")

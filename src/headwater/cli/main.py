@@ -242,6 +242,99 @@ def runs(
         print_runs(found)
 
 
+@app.command()
+def worker(
+    queues: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--queues", "-q", help="Comma-separated queues to take work from (default: all)."
+    ),
+    concurrency: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--concurrency", "-j", min=1, help="Attempts at once."
+    ),
+    executor: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--executor", help="Default executor for Python tasks: inline or process."
+    ),
+    grace: float = typer.Option(
+        30.0, "--grace", min=0, help="Seconds running attempts get to finish on SIGTERM."
+    ),
+    project: ProjectOpt = None,
+) -> None:
+    """Run a worker: take ready task runs from the database until stopped."""
+    import logging
+
+    from headwater.cli.worker_cmd import serve_worker
+    from headwater.services.context import open_services
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    with handled():
+        settings = _settings(project, default_executor=executor)
+        loaded = _load(settings)
+        os.chdir(settings.project_dir)
+        _capture_task_logging()
+        svc = open_services(settings)
+        try:
+            code = serve_worker(
+                svc,
+                loaded,
+                settings,
+                grace_seconds=grace,
+                queues=[q for q in (queues or "").split(",") if q] or None,
+                concurrency=concurrency,
+            )
+        finally:
+            svc.close()
+    raise typer.Exit(code)
+
+
+@app.command()
+def workers(
+    all_: bool = typer.Option(False, "--all", help="Include stopped workers."),
+    project: ProjectOpt = None,
+) -> None:
+    """List workers: host, pid, queues, state, last heartbeat, running attempts."""
+    from headwater.cli.display import print_workers
+    from headwater.services.context import open_services
+    from headwater.services.workers import list_workers
+
+    with handled():
+        svc = open_services(_settings(project))
+        try:
+            print_workers(list_workers(svc, include_stopped=all_))
+        finally:
+            svc.close()
+
+
+@app.command()
+def submit(
+    pipeline: str = typer.Argument(..., help="Pipeline name."),
+    param: list[str] = typer.Option([], "--param", "-p", metavar="KEY=VALUE"),
+    task_param: list[str] = typer.Option([], "--task-param", "-t", metavar="NODE.KEY=VALUE"),
+    force: bool = typer.Option(False, "--force"),
+    priority: int = typer.Option(0, "--priority", help="Higher runs first."),
+    project: ProjectOpt = None,
+) -> None:
+    """Start a run for workers to execute, print its id, and return at once."""
+    from headwater.cli.args import parse_params, parse_task_params
+    from headwater.cli.worker_cmd import register_project
+    from headwater.services.context import open_services
+    from headwater.services.runs import register_pipeline, start_run
+
+    with handled():
+        settings = _settings(project)
+        args, task_args = parse_params(param, None), parse_task_params(task_param)
+        loaded = _load(settings)
+        spec = _find(loaded, pipeline).spec  # definition problems before the database
+        svc = open_services(settings)
+        try:
+            register_project(svc, loaded)
+            register_pipeline(svc, spec)  # also a recipe file from outside the project
+            run_id = start_run(
+                svc, spec.name, args, task_args=task_args, force=force, priority=priority
+            )
+        finally:
+            svc.close()
+    typer.echo(run_id)
+
+
 @app.command("recipe-schema")
 def recipe_schema() -> None:
     """Print the JSON Schema of recipe files."""

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from headwater.domain.backoff import retry_delay_seconds
 from headwater.domain.states import AttemptState, TaskRunState
 from headwater.errors import StaleLease
@@ -95,42 +97,94 @@ def record_success(svc: Services, claim: Claim, result: Success) -> None:
 
 def record_failure(svc: Services, claim: Claim, failure: Failure) -> None:
     """End the attempt as failed; retry the task run after a backoff if it has retries
-    left (and the failure is retryable), else fail it and what depends on it."""
+    left (and the failure is retryable), else fail it and what depends on it.
+    Raises StaleLease, changing nothing, if the attempt is no longer running."""
+    with svc.db.write() as conn:
+        if not _fail(svc, conn, claim, failure):
+            raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
+    svc.notify()
+
+
+def _fail(svc: Services, conn: Connection, claim: Claim, failure: Failure) -> bool:
+    now = svc.db.clock(conn)
+    if not run_store.finish_attempt(
+        conn,
+        claim.attempt_id,
+        failure.state,
+        now,
+        error_type=failure.error_type[:200],
+        error_message=failure.message,
+        traceback=failure.traceback[-MAX_TRACEBACK_CHARS:],
+        log_label=failure.log_label,
+    ):
+        return False
+    extra: dict[str, Any] = {}
+    if failure.args_json:
+        extra["args"] = failure.args_json
+    if failure.cache_key:
+        extra["cache_key"] = failure.cache_key
+    if failure.retryable and claim.number < claim.max_attempts:
+        plan, _ = _plan_and_run(svc, conn, claim)
+        delay = retry_delay_seconds(plan.spec.tasks[claim.task].backoff, claim.number)
+        run_store.transition_task_run(
+            conn, claim.task_run_id, TaskRunState.READY, available_at=svc.db.now() + delay, **extra
+        )
+        claim_store.notify_ready(svc.db, conn)
+    else:
+        run_store.transition_task_run(
+            conn, claim.task_run_id, TaskRunState.FAILED, ended_at=now, **extra
+        )
+        _advance_after(svc, conn, claim, ok=False)
+    return True
+
+
+REAP_BATCH = 100
+
+
+def reap_expired_leases(svc: Services, limit: int = REAP_BATCH) -> int:
+    """Mark attempts whose lease expired as lost and retry their task runs (counting
+    against the task's retries) or fail them. Safe to run in many processes at once:
+    each attempt is ended by exactly one of them. Returns how many were reaped."""
+    with svc.db.write() as conn:
+        expired = claim_store.expired_attempts(svc.db, conn, limit)
+        reaped = 0
+        for claim in expired:
+            lost = Failure(
+                AttemptState.LOST,
+                "LeaseExpired",
+                "the worker stopped renewing its lease (it died, hung or lost the database)",
+            )
+            reaped += _fail(svc, conn, claim, lost)
+    if reaped:
+        svc.notify()
+    return reaped
+
+
+def release_attempts(svc: Services, claims: Sequence[Claim]) -> int:
+    """Give attempts back (a worker shutting down): each ends `cancelled` and its task
+    run is ready again at once, without using up one of its retries."""
+    released = 0
     with svc.db.write() as conn:
         now = svc.db.clock(conn)
-        if not run_store.finish_attempt(
-            conn,
-            claim.attempt_id,
-            failure.state,
-            now,
-            error_type=failure.error_type[:200],
-            error_message=failure.message,
-            traceback=failure.traceback[-MAX_TRACEBACK_CHARS:],
-            log_label=failure.log_label,
-        ):
-            raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
-        extra: dict[str, Any] = {}
-        if failure.args_json:
-            extra["args"] = failure.args_json
-        if failure.cache_key:
-            extra["cache_key"] = failure.cache_key
-        if failure.retryable and claim.number < claim.max_attempts:
-            plan, _ = _plan_and_run(svc, conn, claim)
-            task = plan.spec.tasks[claim.task]
-            delay = retry_delay_seconds(task.backoff, claim.number)
-            run_store.transition_task_run(
+        for claim in claims:
+            if not run_store.finish_attempt(
                 conn,
-                claim.task_run_id,
-                TaskRunState.READY,
-                available_at=svc.db.now() + delay,
-                **extra,
-            )
-        else:
+                claim.attempt_id,
+                AttemptState.CANCELLED,
+                now,
+                error_type="Released",
+                error_message="released by a stopping worker",
+            ):
+                continue
+            claim_store.release_for_retry(conn, claim.task_run_id)
             run_store.transition_task_run(
-                conn, claim.task_run_id, TaskRunState.FAILED, ended_at=now, **extra
+                conn, claim.task_run_id, TaskRunState.READY, available_at=0.0
             )
-            _advance_after(svc, conn, claim, ok=False)
+            released += 1
+        if released:
+            claim_store.notify_ready(svc.db, conn)
     svc.notify()
+    return released
 
 
 def _plan_and_run(svc: Services, conn: Any, claim: Claim) -> Any:

@@ -20,6 +20,7 @@ from headwater.services.arguments import map_source_value
 from headwater.services.context import Services
 from headwater.services.outputs import inline_output
 from headwater.services.plans import Plan
+from headwater.store import claims as claim_store
 from headwater.store import runs as run_store
 from headwater.store.runs import RunRow
 
@@ -71,7 +72,8 @@ def _start_nodes(
 ) -> list[Done]:
     """Make nodes ready; map nodes expand instead. What ended at once, as Done."""
     plain = [n for n in node_ids if plan.spec.node_map[n].map is None]
-    run_store.transition_nodes(conn, run.id, plain, TaskRunState.READY, available_at=0.0)
+    if run_store.transition_nodes(conn, run.id, plain, TaskRunState.READY, available_at=0.0):
+        claim_store.notify_ready(svc.db, conn)
     ended: list[Done] = []
     for node_id in node_ids:
         if plan.spec.node_map[node_id].map is not None:
@@ -129,6 +131,7 @@ def _expand(
         ],
     )
     run_store.add_remaining(conn, run.id, len(items))
+    claim_store.notify_ready(svc.db, conn)
     return []
 
 

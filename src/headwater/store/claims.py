@@ -141,3 +141,51 @@ def renew_leases(
         .returning(attempts.c.id)
     )
     return set(result.scalars())
+
+
+def expired_attempts(db: Database, conn: Connection, limit: int) -> list[Claim]:
+    """Running attempts whose lease has passed (by the database clock), locked so that
+    reapers in other processes skip them (PostgreSQL) or wait their turn (SQLite)."""
+    query = (
+        sa.select(
+            attempts.c.id,
+            attempts.c.number,
+            attempts.c.lease_until,
+            task_runs.c.id,
+            task_runs.c.run_id,
+            task_runs.c.node_id,
+            task_runs.c.map_index,
+            task_runs.c.task,
+            task_runs.c.max_attempts,
+        )
+        .join(task_runs, task_runs.c.id == attempts.c.task_run_id)
+        .where(attempts.c.state == AttemptState.RUNNING.value, attempts.c.lease_until < db.now())
+        .order_by(attempts.c.lease_until)
+        .limit(limit)
+    )
+    if db.dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=attempts)
+    return [
+        Claim(row[0], row[3], row[4], row[5], row[6], row[7], row[1], row[8], row[2])
+        for row in conn.execute(query)
+    ]
+
+
+def release_for_retry(conn: Connection, task_run_id: int) -> None:
+    """A released attempt does not count against the task's retries."""
+    conn.execute(
+        task_runs.update()
+        .where(task_runs.c.id == task_run_id)
+        .values(max_attempts=task_runs.c.max_attempts + 1)
+    )
+
+
+READY_CHANNEL = "headwater_ready"
+
+
+def notify_ready(db: Database, conn: Connection) -> None:
+    """Wake idle workers: on PostgreSQL a NOTIFY, delivered when this transaction commits
+    (never before the work is visible). SQLite has no such thing; its workers are woken
+    in-process (Services.notify) or poll."""
+    if db.dialect == "postgresql":
+        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": READY_CHANNEL})

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from headwater.errors import ConfigError
+from headwater.errors import ConfigError, StoreUnavailable
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _WRITE = "headwater_write"
@@ -45,7 +45,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self._lock, self._write_lock, self.engine.connect() as conn:
+        with _unavailable_as_error(), self._lock, self._write_lock, self.engine.connect() as conn:
             conn.info[_WRITE] = True
             try:
                 with conn.begin():
@@ -55,7 +55,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self._lock, self.engine.connect() as conn, conn.begin():
+        with _unavailable_as_error(), self._lock, self.engine.connect() as conn, conn.begin():
             yield conn
 
     def clock(self, conn: Connection) -> float:
@@ -71,6 +71,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _unavailable_as_error() -> Iterator[None]:
+    """Driver errors that mean "the database cannot be reached right now" (a restart, a
+    dropped connection, a lock held past the busy timeout) leave the store as
+    StoreUnavailable, which callers retry; any other error is a bug and propagates."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise StoreUnavailable(f"database unavailable: {exc.orig or exc}") from exc
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"database connection lost: {exc.orig or exc}") from exc
+        raise
 
 
 def open_database(url: str, *, pool_size: int = 5) -> Database:

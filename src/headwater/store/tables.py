@@ -103,6 +103,22 @@ sa.Index(
     postgresql_where=sa.text("state = 'ready'"),
 )
 
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("queues", sa.Text, nullable=False),  # JSON list; [] means every queue
+    sa.Column("concurrency", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # running, stopping, stopped, dead
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("heartbeat_at", sa.Float, nullable=False),
+    sa.Column("running", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("stopped_at", sa.Float, nullable=True),
+    sa.Index(None, "state", "heartbeat_at"),
+)
+
 attempts = sa.Table(
     "attempts",
     metadata,

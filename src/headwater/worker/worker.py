@@ -1,10 +1,14 @@
-"""The worker loop: claim up to the free slots, supervise each attempt in a thread,
-renew all leases in one statement per heartbeat, stop attempts whose lease was refused.
+"""The worker: claims ready task runs up to its free slots, supervises each attempt in a
+thread, renews all its leases in one statement per heartbeat, stops attempts whose lease
+was refused, reaps other workers' expired leases, and shuts down gracefully.
+
+Wake-ups: on PostgreSQL a LISTEN thread wakes the loop as soon as work is made ready
+(polling at most every `poll_seconds`, ≤ 1 s, while that connection is down); on SQLite,
+work made ready by this process wakes it at once and other processes' work is polled.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -13,42 +17,32 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from headwater.config import Settings
-from headwater.domain.canonical import canonical_json
-from headwater.domain.spec import TaskDef
-from headwater.domain.states import RUN_TERMINAL, AttemptState
-from headwater.errors import StaleLease
+from headwater.domain.states import RUN_TERMINAL
+from headwater.errors import StaleLease, StoreUnavailable
 from headwater.executors import capture
-from headwater.executors.base import AttemptContext, Executor, Outcome
+from headwater.executors.base import Executor
 from headwater.executors.command import CommandExecutor
 from headwater.executors.inline import InlineExecutor
 from headwater.executors.process import ProcessExecutor
-from headwater.services.arguments import resolve_task_run
-from headwater.services.attempts import (
-    Failure,
-    Success,
-    claim_work,
-    record_failure,
-    record_success,
-    renew_leases,
-)
+from headwater.services.attempts import claim_work, reap_expired_leases
 from headwater.services.context import Services
-from headwater.services.outputs import OUTPUT_FILE, PARAMS_FILE
+from headwater.services.workers import (
+    heartbeat,
+    mark_dead_workers,
+    register_worker,
+    set_worker_state,
+)
 from headwater.store import runs as run_store
+from headwater.store import workers as worker_store
 from headwater.store.claims import Claim
+from headwater.worker.attempt import AttemptRunner, Supervised
 from headwater.worker.code import CodeLocation
 
 log = logging.getLogger("headwater.worker")
-WAIT_SLICE_SECONDS = 0.25  # how often a supervisor checks for cancel and timeout
-
-
-@dataclass
-class _Active:
-    claim: Claim
-    cancelled: threading.Event = field(default_factory=threading.Event)
+DEFAULT_GRACE_SECONDS = 30.0
+MAX_POLL_SECONDS = 1.0
 
 
 class Worker:
@@ -63,238 +57,180 @@ class Worker:
         run_id: str | None = None,
         queues: Sequence[str] | None = None,
         concurrency: int | None = None,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
     ) -> None:
         self.svc, self.code, self.settings = svc, code, settings
         self.run_id, self.queues = run_id, list(queues) if queues else None
         self.concurrency = concurrency or settings.concurrency
+        self.grace_seconds = grace_seconds
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.executors: dict[str, Executor] = {
             "inline": InlineExecutor(),
             "process": ProcessExecutor(),
             "command": CommandExecutor(),
         }
-        self._active: dict[int, _Active] = {}
+        self.runner = AttemptRunner(svc, code, settings, self.executors)
+        self._held: dict[int, Supervised] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # stop claiming
+        self._done = threading.Event()  # background threads end
+        self.listening = False
 
-    # -- the loop ---------------------------------------------------------------------
+    # -- lifecycle --------------------------------------------------------------------
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
-        """Work until `stop()` is called, or `until()` holds while nothing is active."""
+        """Work until `stop()` (then drain gracefully), or until `until()` holds while
+        nothing is held."""
+        self._retrying(
+            lambda: register_worker(
+                self.svc,
+                worker_id=self.id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                queues=self.queues or [],
+                concurrency=self.concurrency,
+            )
+        )
         self.svc.listeners.append(self._wake.set)
         capture.install()
-        heartbeat = threading.Thread(target=self._heartbeat, daemon=True, name="hw-heartbeat")
-        heartbeat.start()
+        threads = [threading.Thread(target=self._heartbeat_loop, daemon=True, name="hw-heartbeat")]
+        if self.svc.db.dialect == "postgresql":
+            threads.append(threading.Thread(target=self._listen, daemon=True, name="hw-listen"))
+        for thread in threads:
+            thread.start()
         try:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="hw-attempt") as pool:
                 self._loop(pool, until)
+                self._drain()
         finally:
-            self._stop.set()
+            self._done.set()
+            self._wake.set()
             capture.uninstall()
             self.svc.listeners.remove(self._wake.set)
+            self._retrying(
+                lambda: set_worker_state(self.svc, self.id, worker_store.STOPPED), give_up_after=5.0
+            )
 
     def stop(self) -> None:
+        """Stop claiming; attempts held get `grace_seconds` to finish, then are released."""
         self._stop.set()
         self._wake.set()
 
+    # -- the loop ---------------------------------------------------------------------
+
     def _loop(self, pool: ThreadPoolExecutor, until: Callable[[], bool] | None) -> None:
+        poll = min(self.settings.poll_seconds, MAX_POLL_SECONDS)
         while not self._stop.is_set():
             self._wake.clear()
             with self._lock:
-                free = self.concurrency - len(self._active)
-            claims = (
-                claim_work(
-                    self.svc,
-                    worker_id=self.id,
-                    limit=free,
-                    lease_seconds=self.settings.lease_seconds,
-                    queues=self.queues,
-                    run_id=self.run_id,
-                )
-                if free > 0
-                else []
-            )
+                free = self.concurrency - len(self._held)
+            try:
+                claims = self._claim(free)
+            except StoreUnavailable as exc:
+                log.warning("cannot claim: %s", exc)
+                self._stop.wait(poll)
+                continue
             for claim in claims:
+                held = Supervised(claim)
                 with self._lock:
-                    self._active[claim.attempt_id] = _Active(claim)
-                pool.submit(self._supervise, claim)
+                    self._held[claim.attempt_id] = held
+                pool.submit(self._supervise, held)
             if claims and len(claims) == free:
                 continue
             with self._lock:
-                idle = not self._active
-            if idle and until is not None and until():
+                idle = not self._held
+            if idle and until is not None and self._retrying(until):
                 return
-            self._wake.wait(self.settings.poll_seconds)
+            self._wake.wait(poll)
 
-    def _heartbeat(self) -> None:
-        while not self._stop.wait(self.settings.heartbeat_seconds):
+    def _claim(self, free: int) -> list[Claim]:
+        if free <= 0:
+            return []
+        return claim_work(
+            self.svc,
+            worker_id=self.id,
+            limit=free,
+            lease_seconds=self.settings.lease_seconds,
+            queues=self.queues,
+            run_id=self.run_id,
+        )
+
+    def _supervise(self, held: Supervised) -> None:
+        try:
+            self.runner.run(held)
+        except StaleLease as exc:
+            log.warning("%s", exc)
+        except Exception:
+            log.exception("attempt %s failed inside the worker", held.claim.attempt_id)
+        finally:
             with self._lock:
-                held = list(self._active)
-            if not held:
-                continue
+                self._held.pop(held.claim.attempt_id, None)
+            self._wake.set()
+
+    def _drain(self) -> None:
+        """Graceful stop: wait for held attempts, then release what is left."""
+        if not self._held:
+            return
+        self._retrying(
+            lambda: set_worker_state(self.svc, self.id, worker_store.STOPPING), give_up_after=5.0
+        )
+        deadline = time.monotonic() + self.grace_seconds
+        while self._held and time.monotonic() < deadline:
+            self._wake.wait(0.1)
+            self._wake.clear()
+        with self._lock:
+            left = list(self._held.values())
+        for held in left:
+            log.warning(
+                "releasing attempt %s (%s) back to ready", held.claim.attempt_id, held.claim.node_id
+            )
+            held.release.set()
+            held.cancelled.set()
+
+    # -- background -------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        while not self._done.wait(self.settings.heartbeat_seconds):
+            with self._lock:
+                ids = list(self._held)
             try:
-                live = renew_leases(self.svc, held, self.settings.lease_seconds)
+                live = heartbeat(self.svc, self.id, ids, self.settings.lease_seconds)
+                reap_expired_leases(self.svc)
+                mark_dead_workers(self.svc, 2 * self.settings.lease_seconds)
+            except StoreUnavailable as exc:
+                log.warning("heartbeat failed (%s); retrying next beat", exc)
+                continue
             except Exception:
                 log.exception("heartbeat failed")
                 continue
             with self._lock:
-                for attempt_id in set(held) - live:
-                    active = self._active.get(attempt_id)
-                    if active is not None:
+                for attempt_id in set(ids) - live:
+                    held = self._held.get(attempt_id)
+                    if held is not None:
                         log.warning("lease of attempt %s refused: stopping it", attempt_id)
-                        active.cancelled.set()
+                        held.cancelled.set()
 
-    # -- one attempt ------------------------------------------------------------------
+    def _listen(self) -> None:
+        from headwater.store.listen import listen_for_ready
 
-    def _supervise(self, claim: Claim) -> None:
-        try:
-            self._attempt(claim)
-        except StaleLease as exc:
-            log.warning("%s", exc)
-        except Exception:
-            log.exception("attempt %s failed inside the worker", claim.attempt_id)
-        finally:
-            with self._lock:
-                self._active.pop(claim.attempt_id, None)
-            self._wake.set()
+        def state(listening: bool) -> None:
+            self.listening = listening
 
-    def _attempt(self, claim: Claim) -> None:
-        svc = self.svc
-        with svc.db.read() as conn:
-            run = run_store.get_run(conn, claim.run_id)
-            plan = svc.plans.get(conn, run.version_id)
-            try:
-                resolved = resolve_task_run(
-                    conn, plan, run, claim.node_id, claim.map_index, svc.outputs
-                )
-            except Exception as exc:  # noqa: BLE001 - bad bindings fail this task run only
-                failure = Outcome.from_exception(exc)
-                record_failure(
-                    svc,
-                    claim,
-                    Failure(
-                        AttemptState.FAILED,
-                        failure.error_type,
-                        f"cannot resolve arguments: {exc}",
-                        failure.traceback,
-                        retryable=False,
-                    ),
-                )
-                return
-        task = plan.spec.tasks[claim.task]
-        prefix = svc.artifacts.prefix(run.pipeline, task.name, resolved.cache_key)
-        args_json = canonical_json(resolved.args)
-        if task.cache and not run.force and svc.artifacts.is_complete(prefix):
-            output = svc.artifacts.read_bytes(prefix, OUTPUT_FILE).decode()
-            record_success(svc, claim, Success(output, resolved.cache_key, args_json, True))
-            return
-        label = (
-            f"{run.id}-{claim.node_id}"
-            + (f"-{claim.map_index}" if claim.map_index >= 0 else "")
-            + f"-{claim.number}"
-        )
-        with self._lock:
-            cancelled = self._active[claim.attempt_id].cancelled
-        with svc.artifacts.staging_dir() as output_dir:
-            ctx = AttemptContext(
-                run.id,
-                run.pipeline,
-                claim.node_id,
-                claim.map_index,
-                claim.number,
-                task,
-                resolved.args,
-                svc.artifacts.log_dir(prefix, label),
-                output_dir,
-                svc.artifacts.uri(prefix, ""),
-                self.code.load_callable,
-                cancelled,
-            )
-            outcome = self._execute(ctx)
-            svc.artifacts.publish_logs(prefix, label)
-            self._record(claim, outcome, prefix, resolved.cache_key, args_json, output_dir, label)
+        listen_for_ready(self.svc.db, self._wake.set, self._done, state)
 
-    def _execute(self, ctx: AttemptContext) -> Outcome:
-        executor = self.executors[self._executor_name(ctx.task)]
-        execution = executor.launch(ctx)
-        timeout = ctx.task.timeout_seconds
-        deadline = time.monotonic() + timeout if timeout else None
+    def _retrying(self, action: Callable[[], object], give_up_after: float | None = None) -> bool:
+        """Run a bookkeeping action, retrying while the database is unreachable."""
+        deadline = None if give_up_after is None else time.monotonic() + give_up_after
         while True:
-            outcome = execution.wait(WAIT_SLICE_SECONDS)
-            if outcome is not None:
-                return outcome
-            if ctx.cancelled.is_set():
-                execution.terminate()
-                execution.wait(WAIT_SLICE_SECONDS)
-                return Outcome(
-                    "cancelled", error_type="Cancelled", message="cancelled, or the lease was lost"
-                )
-            if deadline is not None and time.monotonic() >= deadline:
-                execution.terminate()
-                execution.wait(WAIT_SLICE_SECONDS)
-                return Outcome(
-                    "timed_out", error_type="TimedOut", message=f"timed out after {timeout:g} s"
-                )
-
-    def _executor_name(self, task: TaskDef) -> str:
-        if task.kind == "command":
-            return "command"
-        return task.executor or self.settings.default_executor
-
-    def _record(
-        self,
-        claim: Claim,
-        outcome: Outcome,
-        prefix: str,
-        cache_key: str,
-        args_json: str,
-        output_dir: Path,
-        label: str,
-    ) -> None:
-        svc = self.svc
-        if outcome.state == "succeeded":
             try:
-                output_json = canonical_json(outcome.output)
-            except (TypeError, ValueError) as exc:
-                outcome = Outcome(
-                    "failed",
-                    error_type="InvalidOutput",
-                    message=f"the task's output is not JSON: {exc}",
-                )
-            else:
-                svc.artifacts.commit(
-                    prefix,
-                    {OUTPUT_FILE: output_json.encode(), PARAMS_FILE: _pretty(args_json)},
-                    staged_dir=output_dir,
-                )
-                record_success(
-                    svc, claim, Success(output_json, cache_key, args_json, log_label=label)
-                )
-                return
-        state = {
-            "failed": AttemptState.FAILED,
-            "timed_out": AttemptState.TIMED_OUT,
-            "cancelled": AttemptState.CANCELLED,
-        }[outcome.state]
-        record_failure(
-            svc,
-            claim,
-            Failure(
-                state,
-                outcome.error_type,
-                outcome.message,
-                outcome.traceback,
-                retryable=state != AttemptState.CANCELLED,
-                args_json=args_json,
-                log_label=label,
-                cache_key=cache_key,
-            ),
-        )
-
-
-def _pretty(args_json: str) -> bytes:
-    return (json.dumps(json.loads(args_json), indent=2, ensure_ascii=False) + "\n").encode()
+                return bool(action())
+            except StoreUnavailable as exc:
+                if deadline is not None and time.monotonic() > deadline:
+                    log.warning("giving up: %s", exc)
+                    return False
+                log.warning("database unavailable (%s); retrying", exc)
+                time.sleep(min(self.settings.poll_seconds, MAX_POLL_SECONDS))
 
 
 def run_is_over(svc: Services, run_id: str) -> Callable[[], bool]:

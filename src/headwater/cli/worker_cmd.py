@@ -1,0 +1,79 @@
+"""`headwater worker`: a long-running worker process, and its signal handling."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+
+from headwater.authoring.project import Project
+from headwater.config import Settings
+from headwater.errors import DefinitionError
+from headwater.services.context import Services
+from headwater.services.runs import register_pipeline
+from headwater.worker.code import CodeLocation
+from headwater.worker.worker import Worker
+
+log = logging.getLogger("headwater.worker")
+
+
+def register_project(svc: Services, project: Project) -> list[str]:
+    """Store the specs of the project's valid pipelines (DESIGN rule 8); their names."""
+    registered = []
+    for name, found in sorted(project.registry.pipelines.items()):
+        try:
+            register_pipeline(svc, found.spec)
+            registered.append(name)
+        except DefinitionError as exc:
+            log.error("not registering pipeline %s: %s", name, exc)
+    return registered
+
+
+def serve_worker(
+    svc: Services,
+    project: Project,
+    settings: Settings,
+    *,
+    queues: list[str] | None,
+    concurrency: int | None,
+    grace_seconds: float,
+) -> int:
+    """Run a worker until SIGTERM or SIGINT: the first stops claiming and lets attempts
+    finish within the grace period (then releases the rest back to ready) and exits 0;
+    a second ends the process at once (its leases expire and other workers retry)."""
+    worker = Worker(
+        svc,
+        CodeLocation(project.registry),
+        settings,
+        queues=queues,
+        concurrency=concurrency,
+        grace_seconds=grace_seconds,
+    )
+    signals = {"count": 0}
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        signals["count"] += 1
+        if signals["count"] > 1:
+            sys.stderr.write("second signal: exiting now\n")
+            os._exit(1)
+        log.warning(
+            "%s: stopping; held attempts get %.0f s to finish",
+            signal.Signals(signum).name,
+            grace_seconds,
+        )
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    names = register_project(svc, project)
+    log.warning(
+        "worker %s: %d pipelines, queues %s, concurrency %d",
+        worker.id,
+        len(names),
+        ",".join(queues) if queues else "all",
+        worker.concurrency,
+    )
+    worker.run()
+    return 0

@@ -1,0 +1,203 @@
+"""Supervising one attempt: resolve its arguments, reuse a cached output or execute it
+(watching for timeout, cancel and a lost lease), store the artifact, record the result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from headwater.config import Settings
+from headwater.domain.canonical import canonical_json
+from headwater.domain.states import AttemptState
+from headwater.errors import StoreUnavailable
+from headwater.executors.base import AttemptContext, Executor, Outcome
+from headwater.services.arguments import resolve_task_run
+from headwater.services.attempts import (
+    Failure,
+    Success,
+    record_failure,
+    record_success,
+    release_attempts,
+)
+from headwater.services.context import Services
+from headwater.services.outputs import OUTPUT_FILE, PARAMS_FILE
+from headwater.store import runs as run_store
+from headwater.store.claims import Claim
+from headwater.worker.code import CodeLocation
+
+log = logging.getLogger("headwater.worker")
+WAIT_SLICE_SECONDS = 0.25  # how often a supervisor checks for cancel and timeout
+
+
+@dataclass
+class Supervised:
+    """One attempt this worker holds. `cancelled` stops it (lease refused, run
+    cancelled); `release` additionally gives it back instead of recording a failure."""
+
+    claim: Claim
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+class AttemptRunner:
+    def __init__(
+        self,
+        svc: Services,
+        code: CodeLocation,
+        settings: Settings,
+        executors: Mapping[str, Executor],
+    ) -> None:
+        self.svc, self.code, self.settings, self.executors = svc, code, settings, executors
+
+    def run(self, held: Supervised) -> None:
+        claim, svc = held.claim, self.svc
+        with svc.db.read() as conn:
+            run = run_store.get_run(conn, claim.run_id)
+            plan = svc.plans.get(conn, run.version_id)
+            try:
+                resolved = resolve_task_run(
+                    conn, plan, run, claim.node_id, claim.map_index, svc.outputs
+                )
+            except StoreUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - bad bindings fail this task run only
+                failure = Outcome.from_exception(exc)
+                failed = Failure(
+                    AttemptState.FAILED,
+                    failure.error_type,
+                    f"cannot resolve arguments: {exc}",
+                    failure.traceback,
+                    retryable=False,
+                )
+                self._persist(lambda: record_failure(svc, claim, failed))
+                return
+        task = plan.spec.tasks[claim.task]
+        prefix = svc.artifacts.prefix(run.pipeline, task.name, resolved.cache_key)
+        args_json = canonical_json(resolved.args)
+        if task.cache and not run.force and svc.artifacts.is_complete(prefix):
+            output = svc.artifacts.read_bytes(prefix, OUTPUT_FILE).decode()
+            hit = Success(output, resolved.cache_key, args_json, cached=True)
+            self._persist(lambda: record_success(svc, claim, hit))
+            return
+        suffix = f"-{claim.map_index}" if claim.map_index >= 0 else ""
+        label = f"{run.id}-{claim.node_id}{suffix}-{claim.number}"
+        with svc.artifacts.staging_dir() as output_dir:
+            ctx = AttemptContext(
+                run.id,
+                run.pipeline,
+                claim.node_id,
+                claim.map_index,
+                claim.number,
+                task,
+                resolved.args,
+                svc.artifacts.log_dir(prefix, label),
+                output_dir,
+                svc.artifacts.uri(prefix, ""),
+                self.code.load_callable,
+                held.cancelled,
+            )
+            outcome = self._execute(ctx)
+            svc.artifacts.publish_logs(prefix, label)
+            if held.release.is_set() and outcome.state == "cancelled":
+                self._persist(lambda: release_attempts(svc, [claim]))
+                return
+            self._record(claim, outcome, prefix, resolved.cache_key, args_json, output_dir, label)
+
+    def _execute(self, ctx: AttemptContext) -> Outcome:
+        kind = (
+            "command"
+            if ctx.task.kind == "command"
+            else (ctx.task.executor or self.settings.default_executor)
+        )
+        execution = self.executors[kind].launch(ctx)
+        timeout = ctx.task.timeout_seconds
+        deadline = time.monotonic() + timeout if timeout else None
+        while True:
+            outcome = execution.wait(WAIT_SLICE_SECONDS)
+            if outcome is not None:
+                return outcome
+            if ctx.cancelled.is_set():
+                execution.terminate()
+                execution.wait(WAIT_SLICE_SECONDS)
+                return Outcome(
+                    "cancelled", error_type="Cancelled", message="cancelled, or the lease was lost"
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                execution.terminate()
+                execution.wait(WAIT_SLICE_SECONDS)
+                return Outcome(
+                    "timed_out", error_type="TimedOut", message=f"timed out after {timeout:g} s"
+                )
+
+    def _record(
+        self,
+        claim: Claim,
+        outcome: Outcome,
+        prefix: str,
+        cache_key: str,
+        args_json: str,
+        output_dir: Path,
+        label: str,
+    ) -> None:
+        if outcome.state == "succeeded":
+            try:
+                output_json = canonical_json(outcome.output)
+            except (TypeError, ValueError) as exc:
+                outcome = Outcome(
+                    "failed",
+                    error_type="InvalidOutput",
+                    message=f"the task's output is not JSON: {exc}",
+                )
+            else:
+                self.svc.artifacts.commit(
+                    prefix,
+                    {OUTPUT_FILE: output_json.encode(), PARAMS_FILE: _pretty(args_json)},
+                    staged_dir=output_dir,
+                )
+                done = Success(output_json, cache_key, args_json, log_label=label)
+                self._persist(lambda: record_success(self.svc, claim, done))
+                return
+        state = {
+            "failed": AttemptState.FAILED,
+            "timed_out": AttemptState.TIMED_OUT,
+            "cancelled": AttemptState.CANCELLED,
+        }[outcome.state]
+        failed = Failure(
+            state,
+            outcome.error_type,
+            outcome.message,
+            outcome.traceback,
+            retryable=state != AttemptState.CANCELLED,
+            args_json=args_json,
+            log_label=label,
+            cache_key=cache_key,
+        )
+        self._persist(lambda: record_failure(self.svc, claim, failed))
+
+    def _persist(self, record: Callable[[], object]) -> None:
+        """Record a result, retrying while the database is unreachable. After the lease
+        has surely expired, give up: the reaper retries the attempt, and its artifact
+        (already stored) makes that retry a cache hit."""
+        give_up = time.monotonic() + 2 * self.settings.lease_seconds
+        pause = 0.1
+        while True:
+            try:
+                record()
+                return
+            except StoreUnavailable as exc:
+                if time.monotonic() > give_up:
+                    log.error("giving up recording a result: %s", exc)
+                    return
+                log.warning("database unavailable, retrying in %.1f s: %s", pause, exc)
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
+
+def _pretty(args_json: str) -> bytes:
+    return (json.dumps(json.loads(args_json), indent=2, ensure_ascii=False) + "\n").encode()
