@@ -28,15 +28,9 @@ from headwater.store.migrate import (
 )
 from headwater.store.tables import metadata, pipelines
 
-TABLES = {
-    "alembic_version",
-    "pipelines",
-    "pipeline_versions",
-    "runs",
-    "task_runs",
-    "attempts",
-    "workers",
-}
+# Every table the code defines, plus Alembic's own; compare_metadata below checks
+# their columns and indexes.
+TABLES = {t.name for t in metadata.sorted_tables} | {"alembic_version"}
 
 
 @pytest.fixture

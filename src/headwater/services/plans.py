@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -35,6 +36,17 @@ class Plan:
     @cached_property
     def node_args(self) -> dict[str, NodeArgs]:
         return {node.id: split_node_args(node.args) for node in self.spec.nodes}
+
+    @cached_property
+    def limit_keys(self) -> dict[str, str]:
+        """Per node, the JSON list of concurrency-limit keys its task runs fall under."""
+        found = {}
+        for node in self.spec.nodes:
+            task = self.spec.tasks[node.task]
+            keys = [f"pipeline:{self.spec.name}", f"task:{task.name}", f"queue:{task.queue}"]
+            keys += [f"tag:{tag}" for tag in task.tags]
+            found[node.id] = json.dumps(keys)
+        return found
 
     @cached_property
     def task_defaults(self) -> dict[str, dict[str, Any]]:

@@ -126,6 +126,7 @@ def _expand(
                 "waiting_on": 0,
                 "max_attempts": parent.max_attempts,
                 "created_at": now,
+                "limit_keys": plan.limit_keys[node_id],
             }
             for index in range(len(items))
         ],

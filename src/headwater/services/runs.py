@@ -79,7 +79,11 @@ def start_run(
         run_store.insert_task_runs(
             conn,
             [_node_row(plan, run_id, node.id, now, priority, reused.get(node.id)) for node in nodes]
-            + [_copy_row(run_id, child, now) for row in reused.values() for child in row[1]],
+            + [
+                _copy_row(run_id, child, now, plan.limit_keys.get(child.node_id, "[]"))
+                for row in reused.values()
+                for child in row[1]
+            ],
         )
         run = run_store.get_run(conn, run_id)
         roots = [n for n in plan.graph.roots() if n not in reused]
@@ -112,6 +116,7 @@ def _node_row(
         "is_map_parent": node.map is not None,
         "max_attempts": task.retries + 1,
         "created_at": now,
+        "limit_keys": plan.limit_keys[node_id],
     }
     if reused is not None:
         old = reused[0]
@@ -126,7 +131,7 @@ def _node_row(
     return row
 
 
-def _copy_row(run_id: str, old: TaskRunRow, now: float) -> dict[str, Any]:
+def _copy_row(run_id: str, old: TaskRunRow, now: float, limit_keys: str) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "node_id": old.node_id,
@@ -142,6 +147,7 @@ def _copy_row(run_id: str, old: TaskRunRow, now: float) -> dict[str, Any]:
         "output": old.output,
         "created_at": now,
         "ended_at": now,
+        "limit_keys": limit_keys,
     }
 
 

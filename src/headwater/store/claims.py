@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from headwater.domain.states import AttemptState, TaskRunState
+from headwater.store import limits as limit_store
 from headwater.store.engine import Database
 from headwater.store.tables import attempts, task_runs
 
@@ -43,7 +44,8 @@ def claim(
     lease_seconds: float,
     executor: str | None = None,
 ) -> list[Claim]:
-    """Claim up to `limit` ready task runs, highest priority then oldest first."""
+    """Claim up to `limit` ready task runs, highest priority then oldest first, each
+    within the concurrency limits of its keys."""
     if limit <= 0:
         return []
     now = db.now()
@@ -54,9 +56,19 @@ def claim(
         ready = ready.where(task_runs.c.queue.in_(list(queues)))
     if run_id is not None:
         ready = ready.where(task_runs.c.run_id == run_id)
-    ready = ready.order_by(task_runs.c.priority.desc(), task_runs.c.id).limit(limit)
-    ids = _lock_ready_postgresql(conn, ready) if db.dialect == "postgresql" else None
-    claimed = _mark_running(conn, ids if ids is not None else ready.scalar_subquery(), now)
+    ready = ready.order_by(task_runs.c.priority.desc(), task_runs.c.id)
+    limited = limit_store.limited_keys(conn)
+    slots: dict[int, list[tuple[str, int]]] = {}
+    taker = limit_store.SlotTaker(db, conn, limited)
+    if limited:
+        ids: list[int] | None = _within_limits(db, conn, ready, limit, taker, slots)
+    elif db.dialect == "postgresql":
+        ids = _lock_ready_postgresql(conn, ready.limit(limit))
+    else:
+        ids = None
+    claimed = _mark_running(
+        conn, ids if ids is not None else ready.limit(limit).scalar_subquery(), now
+    )
     if not claimed:
         return []
     # Lease and start time come from the database clock.
@@ -76,6 +88,8 @@ def claim(
             for row in claimed
         ],
     ).all()
+    for attempt, row in zip(rows, claimed, strict=True):
+        taker.assign(slots.get(row.id, []), attempt.id)
     return [
         Claim(
             attempt.id,
@@ -90,6 +104,39 @@ def claim(
         )
         for attempt, row in zip(rows, claimed, strict=True)
     ]
+
+
+LIMIT_LOOKAHEAD = 50  # ready rows examined beyond `limit` when some keys are limited
+
+
+def _within_limits(
+    db: Database,
+    conn: Connection,
+    ready: sa.Select[Any],
+    limit: int,
+    taker: limit_store.SlotTaker,
+    slots: dict[int, list[tuple[str, int]]],
+) -> list[int]:
+    """The first ready task runs (up to `limit`) that can take a slot for every limited
+    key; the slots they take are recorded in `slots`. Runs blocked by a full limit are
+    passed over, so work under other keys is not held up behind them."""
+    candidates = (
+        sa.select(task_runs.c.id, task_runs.c.limit_keys)
+        .where(task_runs.c.id.in_(ready.limit(limit * 4 + LIMIT_LOOKAHEAD).scalar_subquery()))
+        .order_by(task_runs.c.priority.desc(), task_runs.c.id)
+    )
+    if db.dialect == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    chosen: list[int] = []
+    for task_run_id, keys in conn.execute(candidates):
+        got = taker.take_all(keys)
+        if got is None:
+            continue
+        slots[task_run_id] = got
+        chosen.append(task_run_id)
+        if len(chosen) == limit:
+            break
+    return chosen
 
 
 def _lock_ready_postgresql(conn: Connection, ready: sa.Select[Any]) -> list[int]:

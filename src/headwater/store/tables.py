@@ -78,6 +78,9 @@ task_runs = sa.Table(
     sa.Column("args", sa.Text, nullable=True),  # merged arguments, JSON
     sa.Column("output", sa.Text, nullable=True),  # JSON when small; else only in the artifact
     sa.Column("error", sa.Text, nullable=True),  # why it failed without an attempt
+    # JSON list of the concurrency-limit keys this task run falls under, e.g.
+    # ["pipeline:etl", "task:etl.load", "queue:default", "tag:db"]
+    sa.Column("limit_keys", sa.Text, nullable=False, server_default="[]"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("started_at", sa.Float, nullable=True),
     sa.Column("ended_at", sa.Float, nullable=True),
@@ -101,6 +104,26 @@ sa.Index(
     task_runs.c.id,
     sqlite_where=sa.text("state = 'ready'"),
     postgresql_where=sa.text("state = 'ready'"),
+)
+
+limits = sa.Table(
+    "limits",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),  # "pipeline:etl", "tag:db", ...
+    sa.Column("max_running", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# One row per slot of a limit. A slot is taken while its holder attempt is running, so
+# a holder that dies (lost lease) frees its slot without anyone releasing it.
+limit_slots = sa.Table(
+    "limit_slots",
+    metadata,
+    sa.Column(
+        "key", sa.String(300), sa.ForeignKey("limits.key", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("slot", sa.Integer, primary_key=True),
+    sa.Column("attempt_id", sa.Integer, nullable=True),
 )
 
 workers = sa.Table(
