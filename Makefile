@@ -40,7 +40,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests examples bench
 
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not serial"
+	$(BIN)/pytest -q -m serial
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not slow"

@@ -32,7 +32,8 @@ def need_service(reason: str) -> None:
 
 
 def _pg_admin() -> sa.Engine:
-    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # No pooled connection: a test that restarts PostgreSQL must not leave a dead one.
+    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
 
 
 @pytest.fixture(scope="session")

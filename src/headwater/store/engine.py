@@ -32,6 +32,7 @@ class Database:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.is_memory = self.dialect == "sqlite" and engine.url.database in (None, "", ":memory:")
+        self._clock = sa.select(self.now())
         # One shared connection serves an in-memory database, so transactions from
         # different threads must take turns on it.
         self._lock: Any = threading.RLock() if self.is_memory else nullcontext()
@@ -61,7 +62,7 @@ class Database:
     def clock(self, conn: Connection) -> float:
         """The database clock now, in seconds since the epoch: every timestamp a
         transaction writes comes from here, so all workers agree whatever their clocks."""
-        return float(conn.execute(sa.select(self.now())).scalar_one())
+        return float(conn.execute(self._clock).scalar_one())
 
     def now(self) -> Any:
         """An SQL expression for the database clock, in seconds since the epoch."""
@@ -88,16 +89,34 @@ def _unavailable_as_error() -> Iterator[None]:
         raise
 
 
+def _convert_driver_errors(engine: Engine) -> None:
+    """Turn "the database cannot be reached" errors into StoreUnavailable at the statement
+    that met them, so code inside a transaction can tell an outage from its own bug."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        if context.is_pre_ping:
+            return  # the pool is checking a connection: it reconnects by itself
+        original = context.original_exception
+        if context.is_disconnect or isinstance(
+            context.sqlalchemy_exception, sa.exc.OperationalError | sa.exc.InterfaceError
+        ):
+            raise StoreUnavailable(f"database unavailable: {original}") from original
+
+
 def open_database(url: str, *, pool_size: int = 5) -> Database:
     """Connect to `url` (``sqlite:///path``, ``sqlite://`` in memory, ``postgresql+psycopg://``)."""
     if url.startswith("sqlite"):
-        return Database(_sqlite_engine(url))
+        db = Database(_sqlite_engine(url))
+        _convert_driver_errors(db.engine)
+        return db
     if url.startswith("postgresql"):
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         engine = sa.create_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=30
         )
+        _convert_driver_errors(engine)
         return Database(engine)
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 

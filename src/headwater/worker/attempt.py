@@ -15,7 +15,7 @@ from pathlib import Path
 from headwater.config import Settings
 from headwater.domain.canonical import canonical_json
 from headwater.domain.states import AttemptState
-from headwater.errors import StoreUnavailable
+from headwater.errors import StaleLease, StoreUnavailable
 from headwater.executors.base import AttemptContext, Executor, Outcome
 from headwater.services.arguments import resolve_task_run
 from headwater.services.attempts import (
@@ -24,6 +24,7 @@ from headwater.services.attempts import (
     record_failure,
     record_success,
     release_attempts,
+    renew_leases,
 )
 from headwater.services.context import Services
 from headwater.services.outputs import OUTPUT_FILE, PARAMS_FILE
@@ -57,6 +58,7 @@ class AttemptRunner:
 
     def run(self, held: Supervised) -> None:
         claim, svc = held.claim, self.svc
+        bad_arguments: Exception | None = None
         with svc.db.read() as conn:
             run = run_store.get_run(conn, claim.run_id)
             plan = svc.plans.get(conn, run.version_id)
@@ -65,18 +67,21 @@ class AttemptRunner:
                     conn, plan, run, claim.node_id, claim.map_index, svc.outputs
                 )
             except StoreUnavailable:
-                raise
+                raise  # an outage, not the task's fault: the worker gives the attempt back
             except Exception as exc:  # noqa: BLE001 - bad bindings fail this task run only
-                failure = Outcome.from_exception(exc)
-                failed = Failure(
-                    AttemptState.FAILED,
-                    failure.error_type,
-                    f"cannot resolve arguments: {exc}",
-                    failure.traceback,
-                    retryable=False,
-                )
-                self._persist(lambda: record_failure(svc, claim, failed))
-                return
+                bad_arguments = exc
+        if bad_arguments is not None:
+            # Recorded after the read transaction has ended, never inside it.
+            failure = Outcome.from_exception(bad_arguments)
+            failed = Failure(
+                AttemptState.FAILED,
+                failure.error_type,
+                f"cannot resolve arguments: {bad_arguments}",
+                failure.traceback,
+                retryable=False,
+            )
+            self._persist(lambda: record_failure(svc, claim, failed))
+            return
         task = plan.spec.tasks[claim.task]
         prefix = svc.artifacts.prefix(run.pipeline, task.name, resolved.cache_key)
         args_json = canonical_json(resolved.args)
@@ -155,6 +160,14 @@ class AttemptRunner:
                     message=f"the task's output is not JSON: {exc}",
                 )
             else:
+                # A worker that lost its lease (frozen, cut off) must not overwrite the
+                # artifact of the retry that replaced it: check the lease, then store.
+                # Renewing extends it, so the store that follows is well inside it.
+                if not renew_leases(self.svc, [claim.attempt_id], self.settings.lease_seconds):
+                    raise StaleLease(
+                        f"attempt {claim.attempt_id} lost its lease: result refused, "
+                        "its output not stored"
+                    )
                 self.svc.artifacts.commit(
                     prefix,
                     {OUTPUT_FILE: output_json.encode(), PARAMS_FILE: _pretty(args_json)},

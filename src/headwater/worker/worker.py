@@ -26,7 +26,7 @@ from headwater.executors.base import Executor
 from headwater.executors.command import CommandExecutor
 from headwater.executors.inline import InlineExecutor
 from headwater.executors.process import ProcessExecutor
-from headwater.services.attempts import claim_work, reap_expired_leases
+from headwater.services.attempts import claim_work, reap_expired_leases, release_attempts
 from headwater.services.context import Services
 from headwater.services.workers import (
     heartbeat,
@@ -161,6 +161,17 @@ class Worker:
             self.runner.run(held)
         except StaleLease as exc:
             log.warning("%s", exc)
+        except StoreUnavailable as exc:
+            # Not the task's fault: give the attempt back so it does not use up a retry.
+            log.warning(
+                "database unavailable during attempt %s (%s); releasing it",
+                held.claim.attempt_id,
+                exc,
+            )
+            self._retrying(
+                lambda: release_attempts(self.svc, [held.claim]),
+                give_up_after=2 * self.settings.lease_seconds,
+            )
         except Exception:
             log.exception("attempt %s failed inside the worker", held.claim.attempt_id)
         finally:
