@@ -174,7 +174,8 @@ def cancel_run(svc: Services, run_id: str) -> bool:
         if not run_store.finish_run(conn, run_id, RunState.CANCELLED, now):
             run_store.get_run(conn, run_id)  # NotFound if it does not exist
             return False
-        run_store.cancel_open_task_runs(conn, run_id, now)
+        cancelled = run_store.cancel_open_task_runs(conn, run_id, now)
+        run_store.add_remaining(conn, run_id, -cancelled)
         run_store.end_running_attempts(conn, run_id, AttemptState.CANCELLED, now)
     svc.notify()
     return True

@@ -7,6 +7,7 @@ result or heartbeat names it, and is refused once the attempt is no longer runni
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,78 @@ class Claim:
     lease_until: float
 
 
+@functools.lru_cache(maxsize=16)
+def _statements(dialect: str, now_sql: str, by_queue: bool, by_run: bool) -> dict[str, Any]:
+    """The claim's statements for one shape of claim, built once (see store.runs)."""
+    now: Any = sa.literal_column(now_sql)
+    ready = sa.select(task_runs.c.id).where(
+        task_runs.c.state == TaskRunState.READY.value, task_runs.c.available_at <= now
+    )
+    if by_queue:
+        ready = ready.where(task_runs.c.queue.in_(sa.bindparam("b_queues", expanding=True)))
+    if by_run:
+        ready = ready.where(task_runs.c.run_id == sa.bindparam("b_run"))
+    ready = ready.order_by(task_runs.c.priority.desc(), task_runs.c.id)
+    first = ready.limit(sa.bindparam("b_limit", type_=sa.Integer))
+    if dialect == "postgresql":
+        # Lock the chosen rows, skipping rows other workers hold, so concurrent claimers
+        # never wait on each other nor take the same row; then update those ids.
+        chosen: Any = sa.bindparam("b_ids", expanding=True)
+        lock = first.with_for_update(skip_locked=True)
+    else:
+        # SQLite: one writer at a time (BEGIN IMMEDIATE); the conditional UPDATE's own
+        # subquery picks the rows.
+        chosen, lock = first.scalar_subquery(), None
+
+    def mark_running(ids: Any) -> Any:
+        # Conditional on still being ready: the guard that makes a lost race a no-op.
+        return (
+            task_runs.update()
+            .where(task_runs.c.id.in_(ids), task_runs.c.state == TaskRunState.READY.value)
+            .values(
+                state=TaskRunState.RUNNING.value,
+                attempts=task_runs.c.attempts + 1,
+                started_at=sa.func.coalesce(task_runs.c.started_at, now),
+            )
+            .returning(
+                task_runs.c.id,
+                task_runs.c.run_id,
+                task_runs.c.node_id,
+                task_runs.c.map_index,
+                task_runs.c.task,
+                task_runs.c.attempts,
+                task_runs.c.max_attempts,
+                task_runs.c.priority,
+            )
+        )
+
+    mark = mark_running(chosen)
+    mark_ids = mark_running(sa.bindparam("b_ids", expanding=True))
+    candidates = (
+        sa.select(task_runs.c.id, task_runs.c.limit_keys)
+        .where(
+            task_runs.c.id.in_(
+                ready.limit(sa.bindparam("b_lookahead", type_=sa.Integer)).scalar_subquery()
+            )
+        )
+        .order_by(task_runs.c.priority.desc(), task_runs.c.id)
+    )
+    if dialect == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    insert = (
+        attempts.insert()
+        .values(lease_until=now + sa.bindparam("b_lease", type_=sa.Float), started_at=now)
+        .returning(attempts.c.id, attempts.c.lease_until, sort_by_parameter_order=True)
+    )
+    return {
+        "lock": lock,
+        "mark": mark,
+        "mark_ids": mark_ids,
+        "candidates": candidates,
+        "insert": insert,
+    }
+
+
 def claim(
     db: Database,
     conn: Connection,
@@ -48,34 +121,29 @@ def claim(
     within the concurrency limits of its keys."""
     if limit <= 0:
         return []
-    now = db.now()
-    ready = sa.select(task_runs.c.id).where(
-        task_runs.c.state == TaskRunState.READY.value, task_runs.c.available_at <= now
-    )
+    stmts = _statements(db.dialect, str(db.now()), bool(queues), run_id is not None)
+    params: dict[str, Any] = {"b_limit": limit, "b_lookahead": limit * 4 + LIMIT_LOOKAHEAD}
     if queues:
-        ready = ready.where(task_runs.c.queue.in_(list(queues)))
+        params["b_queues"] = list(queues)
     if run_id is not None:
-        ready = ready.where(task_runs.c.run_id == run_id)
-    ready = ready.order_by(task_runs.c.priority.desc(), task_runs.c.id)
+        params["b_run"] = run_id
     limited = limit_store.limited_keys(conn)
     slots: dict[int, list[tuple[str, int]]] = {}
     taker = limit_store.SlotTaker(db, conn, limited)
     if limited:
-        ids: list[int] | None = _within_limits(db, conn, ready, limit, taker, slots)
-    elif db.dialect == "postgresql":
-        ids = _lock_ready_postgresql(conn, ready.limit(limit))
+        ids = _within_limits(conn, stmts["candidates"], params, limit, taker, slots)
+        result = conn.execute(stmts["mark_ids"], {**params, "b_ids": ids}) if ids else None
+    elif stmts["lock"] is not None:
+        ids = list(conn.execute(stmts["lock"], params).scalars())
+        result = conn.execute(stmts["mark"], {**params, "b_ids": ids}) if ids else None
     else:
-        ids = None
-    claimed = _mark_running(
-        conn, ids if ids is not None else ready.limit(limit).scalar_subquery(), now
-    )
+        result = conn.execute(stmts["mark"], params)
+    # RETURNING gives no order: hand claims back in claim order (priority, then age).
+    claimed = sorted(result.all(), key=lambda r: (-r.priority, r.id)) if result else []
     if not claimed:
         return []
-    # Lease and start time come from the database clock.
     rows = conn.execute(
-        attempts.insert()
-        .values(lease_until=now + lease_seconds, started_at=now)
-        .returning(attempts.c.id, attempts.c.lease_until, sort_by_parameter_order=True),
+        stmts["insert"],
         [
             {
                 "task_run_id": row.id,
@@ -84,6 +152,7 @@ def claim(
                 "state": AttemptState.RUNNING.value,
                 "worker_id": worker_id,
                 "executor": executor,
+                "b_lease": lease_seconds,
             }
             for row in claimed
         ],
@@ -110,9 +179,9 @@ LIMIT_LOOKAHEAD = 50  # ready rows examined beyond `limit` when some keys are li
 
 
 def _within_limits(
-    db: Database,
     conn: Connection,
-    ready: sa.Select[Any],
+    candidates: Any,
+    params: dict[str, Any],
     limit: int,
     taker: limit_store.SlotTaker,
     slots: dict[int, list[tuple[str, int]]],
@@ -120,15 +189,8 @@ def _within_limits(
     """The first ready task runs (up to `limit`) that can take a slot for every limited
     key; the slots they take are recorded in `slots`. Runs blocked by a full limit are
     passed over, so work under other keys is not held up behind them."""
-    candidates = (
-        sa.select(task_runs.c.id, task_runs.c.limit_keys)
-        .where(task_runs.c.id.in_(ready.limit(limit * 4 + LIMIT_LOOKAHEAD).scalar_subquery()))
-        .order_by(task_runs.c.priority.desc(), task_runs.c.id)
-    )
-    if db.dialect == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
     chosen: list[int] = []
-    for task_run_id, keys in conn.execute(candidates):
+    for task_run_id, keys in conn.execute(candidates, params):
         got = taker.take_all(keys)
         if got is None:
             continue
@@ -137,41 +199,6 @@ def _within_limits(
         if len(chosen) == limit:
             break
     return chosen
-
-
-def _lock_ready_postgresql(conn: Connection, ready: sa.Select[Any]) -> list[int]:
-    """PostgreSQL: lock the chosen rows, skipping rows other workers hold locked, so
-    concurrent claimers never wait on each other nor take the same row."""
-    return list(conn.execute(ready.with_for_update(skip_locked=True)).scalars())
-
-
-def _mark_running(conn: Connection, ids: Any, now: Any) -> list[Any]:
-    """Ready -> running, conditional on still being ready (SQLite relies on this guard
-    inside its BEGIN IMMEDIATE transaction; PostgreSQL on the row locks above)."""
-    if isinstance(ids, list) and not ids:
-        return []
-    where_ids = task_runs.c.id.in_(ids)
-    result = conn.execute(
-        task_runs.update()
-        .where(where_ids, task_runs.c.state == TaskRunState.READY.value)
-        .values(
-            state=TaskRunState.RUNNING.value,
-            attempts=task_runs.c.attempts + 1,
-            started_at=sa.func.coalesce(task_runs.c.started_at, now),
-        )
-        .returning(
-            task_runs.c.id,
-            task_runs.c.run_id,
-            task_runs.c.node_id,
-            task_runs.c.map_index,
-            task_runs.c.task,
-            task_runs.c.attempts,
-            task_runs.c.max_attempts,
-            task_runs.c.priority,
-        )
-    )
-    # RETURNING gives no order: hand claims back in claim order (priority, then age).
-    return sorted(result.all(), key=lambda row: (-row.priority, row.id))
 
 
 def renew_leases(

@@ -44,6 +44,9 @@ class Supervised:
     claim: Claim
     cancelled: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+    # Set once the work is done and its result is being recorded: a heartbeat that then
+    # finds the lease gone is seeing the attempt's own end, not a lost lease.
+    finishing: threading.Event = field(default_factory=threading.Event)
 
 
 class AttemptRunner:
@@ -72,6 +75,7 @@ class AttemptRunner:
                 bad_arguments = exc
         if bad_arguments is not None:
             # Recorded after the read transaction has ended, never inside it.
+            held.finishing.set()
             failure = Outcome.from_exception(bad_arguments)
             failed = Failure(
                 AttemptState.FAILED,
@@ -86,6 +90,7 @@ class AttemptRunner:
         prefix = svc.artifacts.prefix(run.pipeline, task.name, resolved.cache_key)
         args_json = canonical_json(resolved.args)
         if task.cache and not run.force and svc.artifacts.is_complete(prefix):
+            held.finishing.set()
             output = svc.artifacts.read_bytes(prefix, OUTPUT_FILE).decode()
             hit = Success(output, resolved.cache_key, args_json, cached=True)
             self._persist(lambda: record_success(svc, claim, hit))
@@ -108,6 +113,7 @@ class AttemptRunner:
                 held.cancelled,
             )
             outcome = self._execute(ctx)
+            held.finishing.set()
             svc.artifacts.publish_logs(prefix, label)
             if held.release.is_set() and outcome.state == "cancelled":
                 self._persist(lambda: release_attempts(svc, [claim]))

@@ -218,7 +218,7 @@ class Worker:
             with self._lock:
                 for attempt_id in set(ids) - live:
                     held = self._held.get(attempt_id)
-                    if held is not None:
+                    if held is not None and not held.finishing.is_set():
                         log.warning("lease of attempt %s refused: stopping it", attempt_id)
                         held.cancelled.set()
 
