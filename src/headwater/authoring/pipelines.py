@@ -14,7 +14,6 @@ from typing import Any, overload
 from headwater.authoring import schema, tracing
 from headwater.authoring.registry import current_registry
 from headwater.domain.dag import Graph, build_graph
-from headwater.domain.problems import Problem
 from headwater.domain.spec import PipelineSpec, Source
 from headwater.domain.validate import validate_spec
 from headwater.errors import DefinitionError
@@ -108,11 +107,3 @@ def pipeline(
         return made
 
     return decorate(fn) if fn is not None else decorate
-
-
-def compile_problems(made: Pipeline) -> list[Problem]:
-    try:
-        made.spec  # noqa: B018
-    except DefinitionError as exc:
-        return exc.problems
-    return []

@@ -63,10 +63,6 @@ def iter_bindings(value: Any, where: str = "") -> Iterator[tuple[str, ParamRef |
             yield from iter_bindings(item, f"{where}[{index}]")
 
 
-def has_bindings(value: Any) -> bool:
-    return next(iter_bindings(value), None) is not None
-
-
 def resolve(value: Any, lookup: Callable[[ParamRef | OutputRef], Any]) -> Any:
     """`value` with every binding replaced by `lookup(binding)` and literals unwrapped."""
     ref = parse_binding(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 
@@ -24,17 +24,6 @@ class Graph:
 
     def roots(self) -> list[str]:
         return [n for n in self.order if not self.upstream[n]]
-
-    def descendants(self, nodes: Iterable[str]) -> set[str]:
-        """`nodes` and everything that depends on them, directly or not."""
-        seen: set[str] = set()
-        stack = list(nodes)
-        while stack:
-            node = stack.pop()
-            if node not in seen:
-                seen.add(node)
-                stack.extend(self.downstream.get(node, ()))
-        return seen
 
 
 class CycleFound(ValueError):

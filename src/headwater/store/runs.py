@@ -246,13 +246,6 @@ def list_task_runs(conn: Connection, run_id: str) -> list[TaskRunRow]:
     return [_task_run(r) for r in conn.execute(query)]
 
 
-def get_task_run(conn: Connection, task_run_id: int) -> TaskRunRow:
-    row = conn.execute(sa.select(*_TR_COLS).where(task_runs.c.id == task_run_id)).first()
-    if row is None:
-        raise NotFound(f"no task run {task_run_id}")
-    return _task_run(row)
-
-
 def node_task_runs(conn: Connection, run_id: str, node_ids: Iterable[str]) -> list[TaskRunRow]:
     """The node-level rows (not map children) of `node_ids` in a run."""
     params = {"b_run": run_id, "b_nodes": list(node_ids)}
@@ -298,10 +291,6 @@ def decrement_waiting(
     params = {"b_run": run_id, "b_nodes": list(node_ids), "b_index": map_index}
     result = conn.execute(_DECREMENT_WAITING, params)
     return [(row.node_id, row.waiting_on, row.state) for row in result]
-
-
-def set_task_run_values(conn: Connection, task_run_id: int, **values: Any) -> None:
-    conn.execute(task_runs.update().where(task_runs.c.id == task_run_id).values(**values))
 
 
 def cancel_open_task_runs(conn: Connection, run_id: str, now: Any) -> int:
