@@ -393,6 +393,48 @@ def limits_delete(key: str, project: ProjectOpt = None) -> None:
     typer.echo(f"{key}: no limit")
 
 
+@app.command()
+def cancel(
+    run_id: str = typer.Argument(..., help="The run to cancel."),
+    node: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--node", help="Cancel only this task node (NODE or NODE[i])."
+    ),
+    project: ProjectOpt = None,
+) -> None:
+    """Cancel a run (or one of its task runs); workers stop its attempts at their next
+    heartbeat and their late results are refused."""
+    from headwater.services.context import open_services
+    from headwater.services.runs import cancel_run, cancel_task_run
+
+    with handled():
+        svc = open_services(_settings(project))
+        try:
+            if node is None:
+                done = cancel_run(svc, run_id)
+            else:
+                name, index = _node_label(node)
+                done = cancel_task_run(svc, run_id, name, index)
+        finally:
+            svc.close()
+    typer.echo(
+        f"{run_id}{'' if node is None else ' ' + node}: "
+        + ("cancelled" if done else "already finished")
+    )
+
+
+def _node_label(text: str) -> tuple[str, int]:
+    """``node`` or ``node[3]`` as (node id, map index or -1)."""
+    import re
+
+    from headwater.domain.problems import Problem
+    from headwater.errors import ValidationError
+
+    match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_\-]*)(?:\[(\d+)\])?", text)
+    if match is None:
+        raise ValidationError([Problem("", "--node", f"expected NODE or NODE[i], got {text!r}")])
+    return match.group(1), int(match.group(2)) if match.group(2) else -1
+
+
 @app.command("recipe-schema")
 def recipe_schema() -> None:
     """Print the JSON Schema of recipe files."""

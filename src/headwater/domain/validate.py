@@ -81,7 +81,14 @@ def _node_problems(spec: PipelineSpec, node: NodeSpec) -> list[Problem]:
         for ref_path, ref in refs:
             problems += _binding_problems(spec, loc, ref_path, ref, (task, name, node.map == name))
         if not refs:
-            for err_path, message in schema_errors(subschema(task.params_schema, name), value):
+            schema = subschema(task.params_schema, name)
+            if node.map == name:  # a literal list fanned out: each element is one value
+                schema = {
+                    "type": "array",
+                    "items": {k: v for k, v in schema.items() if k != "$defs"},
+                    **({"$defs": schema["$defs"]} if "$defs" in schema else {}),
+                }
+            for err_path, message in schema_errors(schema, value):
                 problems.append(Problem(loc, path + err_path, f"task {task.name}: {message}"))
     for name in task.required_params:
         if name not in node.args:
@@ -93,10 +100,15 @@ def _node_problems(spec: PipelineSpec, node: NodeSpec) -> list[Problem]:
             problems.append(Problem(loc, f"{base}.after", f"unknown node {up!r}"))
     if node.map is not None and node.map not in node.args:
         problems.append(Problem(loc, f"{base}.map", f"map over {node.map!r}, which is not bound"))
-    elif node.map is not None and not any(True for _ in iter_bindings(node.args[node.map])):
+    elif node.map is not None and not (
+        isinstance(node.args[node.map], list)
+        or any(True for _ in iter_bindings(node.args[node.map]))
+    ):
         problems.append(
             Problem(
-                loc, f"{base}.map", f"map over {node.map!r} needs an upstream output or parameter"
+                loc,
+                f"{base}.map",
+                f"map over {node.map!r} needs a list, an upstream output or a parameter",
             )
         )
     return problems

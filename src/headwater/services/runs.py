@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from headwater.domain.spec import PipelineSpec
 from headwater.domain.states import TASK_RUN_OK, AttemptState, RunState, TaskRunState
-from headwater.errors import ValidationError
+from headwater.errors import NotFound, ValidationError
 from headwater.services.arguments import validate_run_args
 from headwater.services.context import Services
 from headwater.services.plans import Plan
@@ -181,6 +181,38 @@ def cancel_run(svc: Services, run_id: str) -> bool:
     return True
 
 
+def cancel_task_run(svc: Services, run_id: str, node_id: str, map_index: int = -1) -> bool:
+    """Cancel one task run (a node, with its map elements, or one element): its running
+    attempts are refused from now on and stopped by their workers at the next heartbeat;
+    what depends on it will not run, and the run carries on with the rest."""
+    with svc.db.write() as conn:
+        now = svc.db.clock(conn)
+        run = run_store.get_run(conn, run_id)
+        # The node's own row and, cancelling a whole node, its map elements too.
+        rows = [
+            r
+            for r in run_store.list_task_runs(conn, run_id)
+            if r.node_id == node_id and (map_index < 0 or r.map_index == map_index)
+        ]
+        target = next((r for r in rows if r.map_index == map_index), None)
+        if target is None:
+            raise NotFound(
+                f"run {run_id} has no task run {node_id}"
+                + (f"[{map_index}]" if map_index >= 0 else "")
+            )
+        if not run_store.transition_task_run(conn, target.id, TaskRunState.CANCELLED, ended_at=now):
+            return False
+        children = 0
+        if target.is_map_parent:
+            children = run_store.cancel_open_children(conn, run_id, node_id, now)
+            run_store.add_remaining(conn, run_id, -children)
+        run_store.end_task_run_attempts(conn, [r.id for r in rows], AttemptState.CANCELLED, now)
+        plan = svc.plans.get(conn, run.version_id)
+        advance(svc, conn, plan, run, done=[(node_id, map_index, False)])
+    svc.notify()
+    return True
+
+
 @dataclass(frozen=True)
 class RunView:
     run: RunRow
@@ -197,4 +229,11 @@ def get_run_view(svc: Services, run_id: str) -> RunView:
         )
 
 
-__all__ = ["RunView", "cancel_run", "get_run_view", "register_pipeline", "start_run"]
+__all__ = [
+    "RunView",
+    "cancel_run",
+    "cancel_task_run",
+    "get_run_view",
+    "register_pipeline",
+    "start_run",
+]

@@ -368,3 +368,32 @@ def running_labels(conn: Connection, run_id: str, limit: int) -> list[str]:
         .limit(limit)
     )
     return [node if index < 0 else f"{node}[{index}]" for node, index in conn.execute(query)]
+
+
+def cancel_open_children(conn: Connection, run_id: str, node_id: str, now: Any) -> int:
+    """Cancel the unfinished map children of a node; how many were cancelled."""
+    target = TaskRunState.CANCELLED
+    result = conn.execute(
+        task_runs.update()
+        .where(
+            task_runs.c.run_id == run_id,
+            task_runs.c.node_id == node_id,
+            task_runs.c.map_index >= 0,
+            task_runs.c.state.in_(sources_of(target)),
+        )
+        .values(state=target.value, ended_at=now)
+    )
+    return int(result.rowcount)
+
+
+def end_task_run_attempts(
+    conn: Connection, task_run_ids: Sequence[int], target: AttemptState, now: Any
+) -> int:
+    result = conn.execute(
+        attempts.update()
+        .where(
+            attempts.c.task_run_id.in_(list(task_run_ids)), attempts.c.state.in_(sources_of(target))
+        )
+        .values(state=target.value, ended_at=now)
+    )
+    return int(result.rowcount)
