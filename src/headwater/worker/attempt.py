@@ -47,6 +47,9 @@ class Supervised:
     # Set once the work is done and its result is being recorded: a heartbeat that then
     # finds the lease gone is seeing the attempt's own end, not a lost lease.
     finishing: threading.Event = field(default_factory=threading.Event)
+    # When the lease was last known live (claim or heartbeat), on the monotonic clock,
+    # which keeps counting while the process is frozen (SIGSTOP).
+    lease_confirmed: float = field(default_factory=time.monotonic)
 
 
 class AttemptRunner:
@@ -118,7 +121,7 @@ class AttemptRunner:
             if held.release.is_set() and outcome.state == "cancelled":
                 self._persist(lambda: release_attempts(svc, [claim]))
                 return
-            self._record(claim, outcome, prefix, resolved.cache_key, args_json, output_dir, label)
+            self._record(held, outcome, prefix, resolved.cache_key, args_json, output_dir, label)
 
     def _execute(self, ctx: AttemptContext) -> Outcome:
         kind = (
@@ -148,7 +151,7 @@ class AttemptRunner:
 
     def _record(
         self,
-        claim: Claim,
+        held: Supervised,
         outcome: Outcome,
         prefix: str,
         cache_key: str,
@@ -156,6 +159,7 @@ class AttemptRunner:
         output_dir: Path,
         label: str,
     ) -> None:
+        claim = held.claim
         if outcome.state == "succeeded":
             try:
                 output_json = canonical_json(outcome.output)
@@ -167,9 +171,12 @@ class AttemptRunner:
                 )
             else:
                 # A worker that lost its lease (frozen, cut off) must not overwrite the
-                # artifact of the retry that replaced it: check the lease, then store.
-                # Renewing extends it, so the store that follows is well inside it.
-                if not renew_leases(self.svc, [claim.attempt_id], self.settings.lease_seconds):
+                # artifact of the retry that replaced it. Within half a lease of its last
+                # confirmation the lease is surely live; past that, renew it (which
+                # checks it) before storing, so the store is well inside the lease.
+                if time.monotonic() - held.lease_confirmed > self.settings.lease_seconds / 2 and (
+                    not renew_leases(self.svc, [claim.attempt_id], self.settings.lease_seconds)
+                ):
                     raise StaleLease(
                         f"attempt {claim.attempt_id} lost its lease: result refused, "
                         "its output not stored"

@@ -205,6 +205,7 @@ class Worker:
         while not self._done.wait(self.settings.heartbeat_seconds):
             with self._lock:
                 ids = list(self._held)
+            sent = time.monotonic()  # the renewed leases run from no earlier than this
             try:
                 live = heartbeat(self.svc, self.id, ids, self.settings.lease_seconds)
                 reap_expired_leases(self.svc)
@@ -216,6 +217,9 @@ class Worker:
                 log.exception("heartbeat failed")
                 continue
             with self._lock:
+                for attempt_id in live:
+                    if attempt_id in self._held:
+                        self._held[attempt_id].lease_confirmed = sent
                 for attempt_id in set(ids) - live:
                     held = self._held.get(attempt_id)
                     if held is not None and not held.finishing.is_set():
