@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
+DEMO_PORT ?= 8080
 
 .PHONY: demo test test-fast lint format bench clean help
 
@@ -29,6 +30,9 @@ demo: $(STAMP)
 	@echo
 	@echo "Outputs, params.json and logs: examples/.headwater/artifacts/<pipeline>/<task>/<cache key>/"
 	@echo "Run 'make demo' again: every task is reused from the cache."
+	@echo "Now serving the examples over HTTP (Ctrl-C to stop); try:"
+	@echo "  curl -s -X POST 'http://127.0.0.1:$(DEMO_PORT)/api/v1/pipelines/word_count/runs?top=3'"
+	$(BIN)/headwater serve -C examples --port $(DEMO_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench

@@ -222,6 +222,10 @@ def _capture_task_logging() -> None:
 
     root = logging.getLogger()
     if root.level == logging.NOTSET or root.level > logging.INFO:
+        # The console keeps showing only warnings and errors.
+        for handler in root.handlers:
+            if handler.level == logging.NOTSET:
+                handler.setLevel(logging.WARNING)
         root.setLevel(logging.INFO)
 
 
@@ -433,6 +437,66 @@ def _node_label(text: str) -> tuple[str, int]:
     if match is None:
         raise ValidationError([Problem("", "--node", f"expected NODE or NODE[i], got {text!r}")])
     return match.group(1), int(match.group(2)) if match.group(2) else -1
+
+
+HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on.")]
+PortOpt = Annotated[int, typer.Option("--port", help="Port (0: any free port).")]
+
+
+@app.command()
+def serve(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8080,
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-j", min=1),  # noqa: UP045
+    project: ProjectOpt = None,
+) -> None:
+    """Serve the HTTP API with an embedded worker, on SQLite by default."""
+    _serve(project, host, port, with_worker=True, concurrency=concurrency)
+
+
+@app.command()
+def api(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, project: ProjectOpt = None) -> None:
+    """Serve the HTTP API only (workers run elsewhere)."""
+    _serve(project, host, port, with_worker=False, concurrency=None)
+
+
+def _serve(
+    project: Path | None, host: str, port: int, *, with_worker: bool, concurrency: int | None
+) -> None:
+    import logging
+    import threading
+
+    from headwater.api.app import create_app
+    from headwater.api.server import serve as serve_http
+    from headwater.cli.worker_cmd import register_project
+    from headwater.services.context import open_services
+    from headwater.worker.code import CodeLocation
+    from headwater.worker.worker import Worker
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    with handled():
+        settings = _settings(project)
+        loaded = _load(settings)
+        os.chdir(settings.project_dir)
+        svc = open_services(settings)
+        register_project(svc, loaded)
+        worker = thread = None
+        if with_worker:
+            _capture_task_logging()
+            worker = Worker(svc, CodeLocation(loaded.registry), settings, concurrency=concurrency)
+            thread = threading.Thread(target=worker.run, name="hw-embedded-worker", daemon=True)
+            thread.start()
+
+        def ready(url: str) -> None:
+            typer.echo(f"headwater serving at {url}  (API docs: {url}/api/docs)", err=True)
+
+        try:
+            serve_http(create_app(svc), host, port, ready)
+        finally:
+            if worker is not None and thread is not None:
+                worker.stop()
+                thread.join()
+            svc.close()
 
 
 @app.command("recipe-schema")

@@ -1,0 +1,224 @@
+"""The FastAPI application: pipelines, runs and health, under /api/v1."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Body, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from headwater.api import problems
+from headwater.api.models import (
+    AttemptOut,
+    Health,
+    NodeOut,
+    PipelineDetail,
+    PipelineSummary,
+    RunAccepted,
+    RunCreate,
+    RunOut,
+    TaskRunOut,
+)
+from headwater.domain.dag import build_graph
+from headwater.services.context import Services
+from headwater.services.runs import cancel_run, get_run_view, start_run
+from headwater.store import pipelines as pipeline_store
+
+API = "/api/v1"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+def create_app(svc: Services, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    app = FastAPI(
+        title="headwater",
+        version="1",
+        docs_url="/api/docs",
+        openapi_url=f"{API}/openapi.json",
+        redoc_url=None,
+    )
+    app.state.svc = svc
+    problems.install(app)
+    _limit_body_size(app, max_body_bytes)
+    _pipeline_routes(app, svc)
+    _run_routes(app, svc)
+    _health_routes(app, svc)
+    return app
+
+
+def _limit_body_size(app: FastAPI, limit: int) -> None:
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return problems.problem(
+                413,
+                "too-large",
+                "Request body too large",
+                f"the body must be at most {limit} bytes",
+            )
+        return await call_next(request)
+
+
+def _summary(svc: Services, name: str) -> tuple[PipelineSummary, Any]:
+    with svc.db.read() as conn:
+        row = pipeline_store.get_pipeline(conn, name)
+        assert row.current_version_id is not None
+        plan = svc.plans.get(conn, row.current_version_id)
+    spec = plan.spec
+    summary = PipelineSummary(
+        name=spec.name,
+        description=spec.description,
+        version=spec.content_hash,
+        version_id=plan.version_id,
+        params_schema=spec.params,
+        origin=row.origin,
+        enabled=row.enabled,
+    )
+    return summary, spec
+
+
+def _pipeline_routes(app: FastAPI, svc: Services) -> None:
+    @app.get(f"{API}/pipelines", tags=["pipelines"])
+    def list_pipelines() -> list[PipelineSummary]:
+        with svc.db.read() as conn:
+            names = [row.name for row in pipeline_store.list_pipelines(conn)]
+        return [_summary(svc, name)[0] for name in names]
+
+    @app.get(f"{API}/pipelines/{{name}}", tags=["pipelines"])
+    def get_pipeline(name: str) -> PipelineDetail:
+        summary, spec = _summary(svc, name)
+        graph = build_graph(spec.nodes)
+        nodes = []
+        for node_id in graph.order:
+            node = spec.node_map[node_id]
+            task = spec.tasks[node.task]
+            nodes.append(
+                NodeOut(
+                    id=node_id,
+                    task=task.name,
+                    upstream=sorted(graph.upstream[node_id]),
+                    map=node.map,
+                    kind=task.kind,
+                    retries=task.retries,
+                    timeout_seconds=task.timeout_seconds,
+                    queue=task.queue,
+                    cache=task.cache,
+                    source=str(node.source) if node.source else None,
+                )
+            )
+        edges = [(up, n) for n in graph.order for up in sorted(graph.upstream[n])]
+        return PipelineDetail(**summary.model_dump(), nodes=nodes, edges=edges)
+
+
+def _run_routes(app: FastAPI, svc: Services) -> None:
+    @app.post(f"{API}/pipelines/{{name}}/runs", status_code=202, tags=["runs"])
+    def create_run(
+        name: str, request: Request, body: RunCreate | None = Body(default=None)
+    ) -> RunAccepted:
+        """Start a run. Simple callers may give run arguments as query parameters
+        (`?day=2026-11-22&n=5`; values are JSON if they parse, else strings)."""
+        body = body or RunCreate()
+        args = {**_query_args(request), **body.args}
+        run_id = start_run(
+            svc,
+            name,
+            args,
+            task_args=body.task_args,
+            force=body.force,
+            priority=body.priority,
+            tags=body.tags,
+        )
+        base = str(request.base_url).rstrip("/")
+        return RunAccepted(
+            id=run_id,
+            pipeline=name,
+            state="running",
+            status_url=f"{base}{API}/runs/{run_id}",
+            web_url=f"{base}/runs/{run_id}",
+        )
+
+    @app.get(f"{API}/runs/{{run_id}}", tags=["runs"])
+    def get_run(run_id: str) -> RunOut:
+        view = get_run_view(svc, run_id)
+        by_task_run: dict[int, list[AttemptOut]] = {}
+        for a in view.attempts:
+            by_task_run.setdefault(a.task_run_id, []).append(
+                AttemptOut(
+                    id=a.id,
+                    number=a.number,
+                    state=a.state.value,
+                    worker_id=a.worker_id,
+                    started_at=a.started_at,
+                    ended_at=a.ended_at,
+                    error_type=a.error_type,
+                    error_message=a.error_message,
+                    traceback=a.traceback,
+                )
+            )
+        run = view.run
+        return RunOut(
+            id=run.id,
+            pipeline=run.pipeline,
+            version_id=run.version_id,
+            state=run.state.value,
+            args=run.args,
+            task_args=run.task_args,
+            priority=run.priority,
+            tags=run.tags,
+            created_at=run.created_at,
+            ended_at=run.ended_at,
+            resumed_from=run.resumed_from,
+            task_runs=[
+                TaskRunOut(
+                    id=tr.id,
+                    node=tr.node_id,
+                    map_index=tr.map_index,
+                    label=tr.label,
+                    task=tr.task,
+                    state=tr.state.value,
+                    attempts=by_task_run.get(tr.id, []),
+                    cache_key=tr.cache_key,
+                    args=_json(tr.args),
+                    output=_json(tr.output),
+                    error=tr.error,
+                    started_at=tr.started_at,
+                    ended_at=tr.ended_at,
+                )
+                for tr in view.task_runs
+            ],
+        )
+
+    @app.post(f"{API}/runs/{{run_id}}/cancel", tags=["runs"])
+    def cancel(run_id: str) -> dict[str, bool]:
+        return {"cancelled": cancel_run(svc, run_id)}
+
+
+def _health_routes(app: FastAPI, svc: Services) -> None:
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "no database"}})
+    def readyz() -> Any:
+        try:
+            with svc.db.read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            return problems.problem(503, "database-unavailable", "Not ready", str(exc))
+        return JSONResponse({"status": "ready"})
+
+
+def _query_args(request: Request) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for key, value in request.query_params.items():
+        try:
+            args[key] = json.loads(value)
+        except json.JSONDecodeError:
+            args[key] = value
+    return args
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text is not None else None

@@ -1,0 +1,100 @@
+"""The API's request and response bodies (they are its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class PipelineSummary(BaseModel):
+    name: str
+    description: str
+    version: str = Field(description="content hash of the current spec")
+    version_id: int
+    params_schema: dict[str, Any]
+    origin: str
+    enabled: bool
+
+
+class NodeOut(BaseModel):
+    id: str
+    task: str
+    upstream: list[str]
+    map: str | None
+    kind: str
+    retries: int
+    timeout_seconds: float | None
+    queue: str
+    cache: bool
+    source: str | None
+
+
+class PipelineDetail(PipelineSummary):
+    nodes: list[NodeOut]
+    edges: list[tuple[str, str]]
+
+
+class RunCreate(BaseModel):
+    args: dict[str, Any] = Field(default_factory=dict, description="run arguments")
+    task_args: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="arguments for single nodes, by node id"
+    )
+    priority: int = 0
+    tags: list[str] = Field(default_factory=list)
+    force: bool = Field(False, description="run every task, ignoring cached outputs")
+
+
+class RunAccepted(BaseModel):
+    id: str
+    pipeline: str
+    state: str
+    status_url: str
+    web_url: str
+
+
+class AttemptOut(BaseModel):
+    id: int
+    number: int
+    state: str
+    worker_id: str | None
+    started_at: float
+    ended_at: float | None
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+
+
+class TaskRunOut(BaseModel):
+    id: int
+    node: str
+    map_index: int
+    label: str
+    task: str
+    state: str
+    attempts: list[AttemptOut]
+    cache_key: str | None
+    args: Any = None
+    output: Any = None
+    error: str | None
+    started_at: float | None
+    ended_at: float | None
+
+
+class RunOut(BaseModel):
+    id: str
+    pipeline: str
+    version_id: int
+    state: str
+    args: dict[str, Any]
+    task_args: dict[str, dict[str, Any]]
+    priority: int
+    tags: list[str]
+    created_at: float
+    ended_at: float | None
+    resumed_from: str | None
+    task_runs: list[TaskRunOut]
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,172 @@
+"""The HTTP API against a real `headwater serve` process, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import clean_env
+
+HEADWATER = Path(sys.executable).with_name("headwater")
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def server(examples: Path, database_url: str) -> Iterator[str]:
+    """`headwater serve --port 0` on the examples project; yields its base URL."""
+    env = clean_env(
+        HEADWATER_DATABASE_URL=database_url,
+        HEADWATER_POLL_SECONDS="0.1",
+        HEADWATER_LEASE_SECONDS="5",
+        HEADWATER_HEARTBEAT_SECONDS="1",
+    )
+    log = examples / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(HEADWATER), "serve", "--port", "0", "-C", str(examples)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = _wait_for_url(log, proc)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            assert proc.wait(20) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def _wait_for_url(log: Path, proc: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if "serving at " in line:
+                return line.split("serving at ", 1)[1].split()[0]
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited {proc.returncode}:\n{log.read_text()}")
+        time.sleep(0.05)
+    raise AssertionError(f"serve did not start:\n{log.read_text()}")
+
+
+def _wait_run(client: httpx.Client, status_url: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        run = client.get(status_url).json()
+        if run["state"] != "running":
+            return run  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError(f"run did not end: {run}")
+
+
+def _is_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"urn:headwater:problem:{slug}"
+    assert body["status"] == status
+    assert body["detail"]
+    return body
+
+
+def test_pipelines_are_listed_with_their_graphs(server: str) -> None:
+    with httpx.Client(base_url=server) as client:
+        listed = client.get("/api/v1/pipelines").json()
+        assert {p["name"] for p in listed} == {"orders_etl", "orders_report", "word_count"}
+        etl = next(p for p in listed if p["name"] == "orders_etl")
+        assert set(etl["params_schema"]["properties"]) == {"source", "min_amount"}
+        graph = client.get("/api/v1/pipelines/word_count").json()
+        assert [n["id"] for n in graph["nodes"]] == ["split_text", "count_words", "merge_counts"]
+        assert ["split_text", "count_words"] in graph["edges"]
+        assert next(n for n in graph["nodes"] if n["id"] == "count_words")["map"] == "chunk"
+        _is_problem(client.get("/api/v1/pipelines/nope"), 404, "not-found")
+
+
+def test_trigger_then_poll_the_status_url_until_it_succeeds(server: str) -> None:
+    with httpx.Client(base_url=server) as client:
+        accepted = client.post("/api/v1/pipelines/word_count/runs", json={"args": {"top": 2}})
+        assert accepted.status_code == 202, accepted.text
+        body = accepted.json()
+        assert body["status_url"].endswith(f"/api/v1/runs/{body['id']}")
+        run = _wait_run(client, body["status_url"])
+        assert run["state"] == "succeeded"
+        merged = next(t for t in run["task_runs"] if t["node"] == "merge_counts")
+        assert merged["output"][0][0] == "the"
+        assert len(merged["output"]) == 2
+        assert merged["attempts"][0]["state"] == "succeeded"
+
+
+def test_simple_callers_pass_arguments_as_query_parameters(server: str) -> None:
+    with httpx.Client(base_url=server) as client:
+        accepted = client.post("/api/v1/pipelines/word_count/runs?top=1")
+        assert accepted.status_code == 202, accepted.text
+        run = _wait_run(client, accepted.json()["status_url"])
+        assert run["args"] == {"top": 1}
+        assert run["state"] == "succeeded"
+
+
+def test_bad_input_gets_a_problem_naming_the_field(server: str) -> None:
+    with httpx.Client(base_url=server) as client:
+        body = _is_problem(
+            client.post("/api/v1/pipelines/word_count/runs", json={"args": {"top": "many"}}),
+            422,
+            "invalid-arguments",
+        )
+        assert body["errors"][0]["path"] == "args.top"
+        body = _is_problem(
+            client.post("/api/v1/pipelines/word_count/runs", json={"args": {"colour": 1}}),
+            422,
+            "invalid-arguments",
+        )
+        assert body["errors"][0]["path"] == "args.colour"
+        malformed = client.post(
+            "/api/v1/pipelines/word_count/runs",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
+        )
+        _is_problem(malformed, 422, "invalid-request")
+        _is_problem(client.post("/api/v1/pipelines/nope/runs", json={}), 404, "not-found")
+        _is_problem(client.get("/api/v1/runs/0123"), 404, "not-found")
+
+
+def test_bodies_over_the_limit_are_refused(server: str) -> None:
+    with httpx.Client(base_url=server) as client:
+        huge = b'{"args": {"x": "' + b"a" * (10 * 1024 * 1024) + b'"}}'
+        response = client.post(
+            "/api/v1/pipelines/word_count/runs",
+            content=huge,
+            headers={"content-type": "application/json"},
+        )
+        _is_problem(response, 413, "too-large")
+
+
+def test_cancel_health_and_openapi(server: str) -> None:
+    with httpx.Client(base_url=server) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/readyz").json() == {"status": "ready"}
+        paths = client.get("/api/v1/openapi.json").json()["paths"]
+        assert "/api/v1/pipelines/{name}/runs" in paths
+        run_id = client.post("/api/v1/pipelines/orders_etl/runs", json={}).json()["id"]
+        first = client.post(f"/api/v1/runs/{run_id}/cancel").json()
+        run = _wait_run(client, f"/api/v1/runs/{run_id}")
+        # Cancelled before it ended, or it finished first: either way it is over.
+        assert run["state"] in ("cancelled", "succeeded")
+        assert first["cancelled"] == (run["state"] == "cancelled")
+        assert client.post(f"/api/v1/runs/{run_id}/cancel").json() == {"cancelled": False}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+def test_serve_stops_cleanly_on_sigint(server: str) -> None:
+    assert httpx.get(f"{server}/healthz").status_code == 200  # teardown asserts exit 0
