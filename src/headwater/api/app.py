@@ -27,6 +27,19 @@ from headwater.services.runs import cancel_run, get_run_view, start_run
 from headwater.store import pipelines as pipeline_store
 
 API = "/api/v1"
+RUN_FIELDS = (
+    "id",
+    "pipeline",
+    "version_id",
+    "state",
+    "args",
+    "task_args",
+    "priority",
+    "tags",
+    "created_at",
+    "ended_at",
+    "resumed_from",
+)
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
@@ -144,32 +157,10 @@ def _run_routes(app: FastAPI, svc: Services) -> None:
         view = get_run_view(svc, run_id)
         by_task_run: dict[int, list[AttemptOut]] = {}
         for a in view.attempts:
-            by_task_run.setdefault(a.task_run_id, []).append(
-                AttemptOut(
-                    id=a.id,
-                    number=a.number,
-                    state=a.state.value,
-                    worker_id=a.worker_id,
-                    started_at=a.started_at,
-                    ended_at=a.ended_at,
-                    error_type=a.error_type,
-                    error_message=a.error_message,
-                    traceback=a.traceback,
-                )
-            )
-        run = view.run
+            attempt = AttemptOut.model_validate(a, from_attributes=True)
+            by_task_run.setdefault(a.task_run_id, []).append(attempt)
         return RunOut(
-            id=run.id,
-            pipeline=run.pipeline,
-            version_id=run.version_id,
-            state=run.state.value,
-            args=run.args,
-            task_args=run.task_args,
-            priority=run.priority,
-            tags=run.tags,
-            created_at=run.created_at,
-            ended_at=run.ended_at,
-            resumed_from=run.resumed_from,
+            **{name: getattr(view.run, name) for name in RUN_FIELDS},
             task_runs=[
                 TaskRunOut(
                     id=tr.id,
