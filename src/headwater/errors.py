@@ -9,6 +9,7 @@
     ├── Conflict               the request contradicts what is stored (e.g. idempotency key)
     ├── StaleLease             a heartbeat or result carried a lease that is no longer live
     └── StoreUnavailable       the database cannot be reached
+        └── Contended          a transaction lost a deadlock or serialization race
 
 Task failures are not exceptions: they are attempt outcomes stored as data.
 An exception's message defaults to its class docstring.
@@ -68,3 +69,7 @@ class StaleLease(HeadwaterError):
 
 class StoreUnavailable(HeadwaterError):
     """The database cannot be reached."""
+
+
+class Contended(StoreUnavailable):
+    """The database aborted the transaction to break a deadlock; running it again works."""

@@ -159,7 +159,9 @@ def test_cancel_health_and_openapi(server: str) -> None:
         paths = client.get("/api/v1/openapi.json").json()["paths"]
         assert "/api/v1/pipelines/{name}/runs" in paths
         run_id = client.post("/api/v1/pipelines/orders_etl/runs", json={}).json()["id"]
-        first = client.post(f"/api/v1/runs/{run_id}/cancel").json()
+        cancelled = client.post(f"/api/v1/runs/{run_id}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        first = cancelled.json()
         run = _wait_run(client, f"/api/v1/runs/{run_id}")
         # Cancelled before it ended, or it finished first: either way it is over.
         assert run["state"] in ("cancelled", "succeeded")
@@ -170,3 +172,32 @@ def test_cancel_health_and_openapi(server: str) -> None:
 @pytest.mark.skipif(os.name != "posix", reason="signals")
 def test_serve_stops_cleanly_on_sigint(server: str) -> None:
     assert httpx.get(f"{server}/healthz").status_code == 200  # teardown asserts exit 0
+
+
+def test_runs_are_listed_newest_first_with_filters_and_cursor_pages(server: str) -> None:
+    with httpx.Client(base_url=server) as client:
+        made = []
+        for tags in (["nightly"], ["adhoc"], ["nightly", "eu"]):
+            response = client.post(
+                "/api/v1/pipelines/word_count/runs", json={"args": {"top": 1}, "tags": tags}
+            )
+            made.append(response.json()["id"])
+        for run_id in made:
+            _wait_run(client, f"/api/v1/runs/{run_id}")
+        first = client.get("/api/v1/runs", params={"limit": 2}).json()
+        second = client.get(
+            "/api/v1/runs", params={"limit": 2, "cursor": first["next_cursor"]}
+        ).json()
+        listed = [r["id"] for r in first["runs"] + second["runs"]]
+        assert listed == list(reversed(made))
+        assert second["next_cursor"] is None
+        nightly = client.get("/api/v1/runs", params={"tag": "nightly"}).json()["runs"]
+        assert {r["id"] for r in nightly} == {made[0], made[2]}
+        assert client.get("/api/v1/runs", params={"pipeline": "orders_etl"}).json()["runs"] == []
+        done = client.get("/api/v1/runs", params={"state": "succeeded"}).json()["runs"]
+        assert len(done) == 3
+        body = _is_problem(
+            client.get("/api/v1/runs", params={"state": "sleeping"}), 422, "invalid-request"
+        )
+        assert body["errors"][0]["path"] == "query.state"
+        _is_problem(client.get("/api/v1/runs", params={"limit": 0}), 422, "invalid-request")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import Body, FastAPI, Request
+from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from headwater.api import problems
@@ -19,12 +19,16 @@ from headwater.api.models import (
     RunAccepted,
     RunCreate,
     RunOut,
+    RunPage,
+    RunSummary,
     TaskRunOut,
 )
 from headwater.domain.dag import build_graph
+from headwater.domain.states import RunState
 from headwater.services.context import Services
 from headwater.services.runs import cancel_run, get_run_view, start_run
 from headwater.store import pipelines as pipeline_store
+from headwater.store import runs as run_store
 
 API = "/api/v1"
 RUN_FIELDS = (
@@ -151,6 +155,46 @@ def _run_routes(app: FastAPI, svc: Services) -> None:
             status_url=f"{base}{API}/runs/{run_id}",
             web_url=f"{base}/runs/{run_id}",
         )
+
+    @app.get(f"{API}/runs", tags=["runs"])
+    def list_runs(
+        request: Request,
+        pipeline: str | None = None,
+        state: RunState | None = None,
+        tag: str | None = None,
+        created_after: float | None = Query(None, description="epoch seconds"),
+        created_before: float | None = Query(None, description="epoch seconds"),
+        cursor: str | None = Query(None, max_length=64),
+        limit: int = Query(50, ge=1, le=500),
+    ) -> RunPage:
+        """Runs, newest first, filtered; follow `next_cursor` for the next page."""
+        with svc.db.read() as conn:
+            found = run_store.list_runs(
+                conn,
+                pipeline,
+                limit + 1,
+                state=state,
+                tag=tag,
+                created_after=created_after,
+                created_before=created_before,
+                before_id=cursor,
+            )
+        base = str(request.base_url).rstrip("/")
+        page = [
+            RunSummary(
+                id=r.id,
+                pipeline=r.pipeline,
+                state=r.state.value,
+                tags=r.tags,
+                priority=r.priority,
+                created_at=r.created_at,
+                ended_at=r.ended_at,
+                status_url=f"{base}{API}/runs/{r.id}",
+            )
+            for r in found[:limit]
+        ]
+        more = len(found) > limit
+        return RunPage(runs=page, next_cursor=page[-1].id if more and page else None)
 
     @app.get(f"{API}/runs/{{run_id}}", tags=["runs"])
     def get_run(run_id: str) -> RunOut:

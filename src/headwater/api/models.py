@@ -53,6 +53,22 @@ class RunAccepted(BaseModel):
     web_url: str
 
 
+class RunSummary(BaseModel):
+    id: str
+    pipeline: str
+    state: str
+    tags: list[str]
+    priority: int
+    created_at: float
+    ended_at: float | None
+    status_url: str
+
+
+class RunPage(BaseModel):
+    runs: list[RunSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
 class AttemptOut(BaseModel):
     id: int
     number: int

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
 from headwater.domain.spec import PipelineSpec
 from headwater.domain.states import TASK_RUN_OK, AttemptState, RunState, TaskRunState
-from headwater.errors import NotFound, ValidationError
+from headwater.errors import Contended, NotFound, ValidationError
 from headwater.services.arguments import validate_run_args
 from headwater.services.context import Services
 from headwater.services.plans import Plan
@@ -20,6 +20,8 @@ from headwater.services.progress import advance
 from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
 from headwater.store.runs import AttemptRow, RunRow, TaskRunRow
+
+T = TypeVar("T")
 
 
 def new_run_id() -> str:
@@ -169,22 +171,36 @@ def _reused_rows(
 def cancel_run(svc: Services, run_id: str) -> bool:
     """Cancel a running run: its open task runs and running attempts end as cancelled.
     Workers holding those attempts find their leases refused and stop them."""
-    with svc.db.write() as conn:
-        now = svc.db.clock(conn)
-        if not run_store.finish_run(conn, run_id, RunState.CANCELLED, now):
-            run_store.get_run(conn, run_id)  # NotFound if it does not exist
-            return False
-        cancelled = run_store.cancel_open_task_runs(conn, run_id, now)
-        run_store.add_remaining(conn, run_id, -cancelled)
-        run_store.end_running_attempts(conn, run_id, AttemptState.CANCELLED, now)
+
+    def cancel() -> bool:
+        with svc.db.write() as conn:
+            now = svc.db.clock(conn)
+            if run_store.get_run(conn, run_id).state != RunState.RUNNING:
+                return False
+            # Rows are locked in the order completions lock them (attempts, task runs,
+            # then the run), so a cancel and a completion cannot deadlock on them.
+            run_store.end_running_attempts(conn, run_id, AttemptState.CANCELLED, now)
+            cancelled = run_store.cancel_open_task_runs(conn, run_id, now)
+            if not run_store.finish_run(conn, run_id, RunState.CANCELLED, now):
+                return False  # it ended meanwhile; the guarded updates above changed nothing
+            run_store.add_remaining(conn, run_id, -cancelled)
+            return True
+
+    done = _retry_contended(cancel)
     svc.notify()
-    return True
+    return done
 
 
 def cancel_task_run(svc: Services, run_id: str, node_id: str, map_index: int = -1) -> bool:
     """Cancel one task run (a node, with its map elements, or one element): its running
     attempts are refused from now on and stopped by their workers at the next heartbeat;
     what depends on it will not run, and the run carries on with the rest."""
+    done = _retry_contended(lambda: _cancel_task_run_once(svc, run_id, node_id, map_index))
+    svc.notify()
+    return done
+
+
+def _cancel_task_run_once(svc: Services, run_id: str, node_id: str, map_index: int) -> bool:
     with svc.db.write() as conn:
         now = svc.db.clock(conn)
         run = run_store.get_run(conn, run_id)
@@ -200,17 +216,33 @@ def cancel_task_run(svc: Services, run_id: str, node_id: str, map_index: int = -
                 f"run {run_id} has no task run {node_id}"
                 + (f"[{map_index}]" if map_index >= 0 else "")
             )
-        if not run_store.transition_task_run(conn, target.id, TaskRunState.CANCELLED, ended_at=now):
-            return False
+        # Attempts first, then map elements, then the node: the order completions lock.
+        run_store.end_task_run_attempts(conn, [r.id for r in rows], AttemptState.CANCELLED, now)
         children = 0
         if target.is_map_parent:
             children = run_store.cancel_open_children(conn, run_id, node_id, now)
+        if not run_store.transition_task_run(conn, target.id, TaskRunState.CANCELLED, ended_at=now):
+            return False
+        if children:
             run_store.add_remaining(conn, run_id, -children)
-        run_store.end_task_run_attempts(conn, [r.id for r in rows], AttemptState.CANCELLED, now)
         plan = svc.plans.get(conn, run.version_id)
         advance(svc, conn, plan, run, done=[(node_id, map_index, False)])
-    svc.notify()
     return True
+
+
+CONTENDED_RETRIES = 5
+
+
+def _retry_contended(action: Callable[[], T]) -> T:
+    """Run a transaction again when the database aborted it to break a deadlock."""
+    for attempt in range(CONTENDED_RETRIES):
+        try:
+            return action()
+        except Contended:
+            if attempt == CONTENDED_RETRIES - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from headwater.errors import ConfigError, StoreUnavailable
+from headwater.errors import ConfigError, Contended, StoreUnavailable
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _WRITE = "headwater_write"
@@ -89,6 +89,9 @@ def _unavailable_as_error() -> Iterator[None]:
         raise
 
 
+_CONTENDED_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
+
+
 def _convert_driver_errors(engine: Engine) -> None:
     """Turn "the database cannot be reached" errors into StoreUnavailable at the statement
     that met them, so code inside a transaction can tell an outage from its own bug."""
@@ -98,6 +101,8 @@ def _convert_driver_errors(engine: Engine) -> None:
         if context.is_pre_ping:
             return  # the pool is checking a connection: it reconnects by itself
         original = context.original_exception
+        if getattr(original, "sqlstate", None) in _CONTENDED_SQLSTATES:
+            raise Contended(f"transaction aborted, try again: {original}") from original
         if context.is_disconnect or isinstance(
             context.sqlalchemy_exception, sa.exc.OperationalError | sa.exc.InterfaceError
         ):

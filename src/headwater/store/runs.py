@@ -206,10 +206,39 @@ def get_run(conn: Connection, run_id: str) -> RunRow:
     return _run(row)
 
 
-def list_runs(conn: Connection, pipeline: str | None = None, limit: int = 50) -> list[RunRow]:
-    query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+def list_runs(
+    conn: Connection,
+    pipeline: str | None = None,
+    limit: int = 50,
+    *,
+    state: str | None = None,
+    tag: str | None = None,
+    created_after: float | None = None,
+    created_before: float | None = None,
+    before_id: str | None = None,
+) -> list[RunRow]:
+    """Newest first. `before_id` continues a listing after that run (a cursor): run ids
+    sort by creation time, so (created_at, id) is a total, stable order."""
+    query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
     if pipeline:
         query = query.where(runs.c.pipeline == pipeline)
+    if state:
+        query = query.where(runs.c.state == state)
+    if tag:
+        # Tags are a JSON list of strings: match the quoted tag as a whole element.
+        query = query.where(runs.c.tags.contains(json.dumps(tag)))
+    if created_after is not None:
+        query = query.where(runs.c.created_at >= created_after)
+    if created_before is not None:
+        query = query.where(runs.c.created_at < created_before)
+    if before_id is not None:
+        cursor = sa.select(runs.c.created_at).where(runs.c.id == before_id).scalar_subquery()
+        query = query.where(
+            sa.or_(
+                runs.c.created_at < cursor,
+                sa.and_(runs.c.created_at == cursor, runs.c.id < before_id),
+            )
+        )
     return [_run(r) for r in conn.execute(query)]
 
 
