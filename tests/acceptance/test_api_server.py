@@ -201,3 +201,28 @@ def test_runs_are_listed_newest_first_with_filters_and_cursor_pages(server: str)
         )
         assert body["errors"][0]["path"] == "query.state"
         _is_problem(client.get("/api/v1/runs", params={"limit": 0}), 422, "invalid-request")
+
+
+def test_an_idempotency_key_starts_one_run_and_conflicts_on_another_request(
+    server: str,
+) -> None:
+    with httpx.Client(base_url=server) as client:
+        body = {"args": {"top": 2}, "idempotency_key": "nightly-2026-11-22"}
+        first = client.post("/api/v1/pipelines/word_count/runs", json=body)
+        again = client.post("/api/v1/pipelines/word_count/runs", json=body)
+        assert first.status_code == again.status_code == 202, again.text
+        assert again.json()["id"] == first.json()["id"]
+        by_header = client.post(
+            "/api/v1/pipelines/word_count/runs",
+            json={"args": {"top": 2}},
+            headers={"Idempotency-Key": "nightly-2026-11-22"},
+        )
+        assert by_header.json()["id"] == first.json()["id"]
+        other = client.post(
+            "/api/v1/pipelines/word_count/runs",
+            json={"args": {"top": 3}, "idempotency_key": "nightly-2026-11-22"},
+        )
+        body409 = _is_problem(other, 409, "conflict")
+        assert "nightly-2026-11-22" in body409["detail"]
+        listed = client.get("/api/v1/runs", params={"pipeline": "word_count"}).json()["runs"]
+        assert [r["id"] for r in listed] == [first.json()["id"]]

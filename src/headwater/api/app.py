@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import Body, FastAPI, Query, Request
+from fastapi import Body, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from headwater.api import problems
@@ -132,10 +132,14 @@ def _pipeline_routes(app: FastAPI, svc: Services) -> None:
 def _run_routes(app: FastAPI, svc: Services) -> None:
     @app.post(f"{API}/pipelines/{{name}}/runs", status_code=202, tags=["runs"])
     def create_run(
-        name: str, request: Request, body: RunCreate | None = Body(default=None)
+        name: str,
+        request: Request,
+        body: RunCreate | None = Body(default=None),
+        idempotency_key: str | None = Header(None, min_length=1, max_length=200),
     ) -> RunAccepted:
         """Start a run. Simple callers may give run arguments as query parameters
-        (`?day=2026-11-22&n=5`; values are JSON if they parse, else strings)."""
+        (`?day=2026-11-22&n=5`; values are JSON if they parse, else strings). An
+        idempotency key (body field or `Idempotency-Key` header) makes retries safe."""
         body = body or RunCreate()
         args = {**_query_args(request), **body.args}
         run_id = start_run(
@@ -146,6 +150,7 @@ def _run_routes(app: FastAPI, svc: Services) -> None:
             force=body.force,
             priority=body.priority,
             tags=body.tags,
+            idempotency_key=body.idempotency_key or idempotency_key,
         )
         base = str(request.base_url).rstrip("/")
         return RunAccepted(

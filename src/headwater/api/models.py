@@ -43,6 +43,13 @@ class RunCreate(BaseModel):
     priority: int = 0
     tags: list[str] = Field(default_factory=list)
     force: bool = Field(False, description="run every task, ignoring cached outputs")
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="the same key with the same request starts one run only; with a "
+        "different request it is a 409 conflict (also: Idempotency-Key header)",
+    )
 
 
 class RunAccepted(BaseModel):

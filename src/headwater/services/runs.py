@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
+from headwater.domain.canonical import sha256_hex
 from headwater.domain.spec import PipelineSpec
 from headwater.domain.states import TASK_RUN_OK, AttemptState, RunState, TaskRunState
-from headwater.errors import Contended, NotFound, ValidationError
+from headwater.errors import Conflict, Contended, NotFound, ValidationError
 from headwater.services.arguments import validate_run_args
 from headwater.services.context import Services
 from headwater.services.plans import Plan
@@ -46,14 +47,46 @@ def start_run(
     resume_from: str | None = None,
     priority: int = 0,
     tags: Sequence[str] = (),
+    idempotency_key: str | None = None,
 ) -> str:
     """Create a run of the pipeline's current version and make its first task runs ready.
 
     Arguments are validated before anything is written: on a ValidationError the
-    database is unchanged.
+    database is unchanged. With an `idempotency_key`, the same key and the same request
+    give back the run already started; the same key with another request is a Conflict.
     """
     args, task_args = dict(args or {}), {k: dict(v) for k, v in (task_args or {}).items()}
+    request = {
+        "pipeline": pipeline,
+        "args": args,
+        "task_args": task_args,
+        "force": force,
+        "resume_from": resume_from,
+        "priority": priority,
+        "tags": list(tags),
+    }
+    try:
+        return _start_run(svc, request, idempotency_key)
+    except run_store.DuplicateIdempotencyKey:
+        # Started at the same moment by another caller: now it can be found.
+        return _start_run(svc, request, idempotency_key)
+
+
+def _start_run(svc: Services, request: dict[str, Any], idempotency_key: str | None) -> str:
+    pipeline, args, task_args = request["pipeline"], request["args"], request["task_args"]
+    force, resume_from = request["force"], request["resume_from"]
+    priority, tags = request["priority"], request["tags"]
+    request_hash = sha256_hex(request)
     with svc.db.write() as conn:
+        if idempotency_key is not None:
+            found = run_store.find_run_by_key(conn, idempotency_key)
+            if found is not None:
+                if found[1] != request_hash:
+                    raise Conflict(
+                        f"idempotency key {idempotency_key!r} was used for a "
+                        f"different request (run {found[0]})"
+                    )
+                return found[0]
         row = pipeline_store.get_pipeline(conn, pipeline)
         assert row.current_version_id is not None
         plan = svc.plans.get(conn, row.current_version_id)
@@ -77,6 +110,8 @@ def start_run(
             tags=list(tags),
             remaining=len(nodes),
             created_at=now,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash if idempotency_key is not None else None,
         )
         run_store.insert_task_runs(
             conn,

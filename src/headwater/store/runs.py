@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from headwater.domain.states import AttemptState, RunState, TaskRunState, sources_of
-from headwater.errors import NotFound
+from headwater.errors import Conflict, NotFound
 from headwater.store.tables import attempts, runs, task_runs
 
 
@@ -193,10 +193,27 @@ def _attempt(row: Row[Any]) -> AttemptRow:
 # -- runs ---------------------------------------------------------------------------
 
 
+class DuplicateIdempotencyKey(Conflict):
+    """Another run was started with this idempotency key at the same moment."""
+
+
 def insert_run(conn: Connection, **values: Any) -> None:
     for key in ("args", "task_args", "tags"):
         values[key] = json.dumps(values[key])
-    conn.execute(runs.insert().values(state=RunState.RUNNING.value, **values))
+    try:
+        conn.execute(runs.insert().values(state=RunState.RUNNING.value, **values))
+    except sa.exc.IntegrityError as exc:
+        if values.get("idempotency_key") is None:
+            raise
+        raise DuplicateIdempotencyKey() from exc
+
+
+def find_run_by_key(conn: Connection, idempotency_key: str) -> tuple[str, str] | None:
+    """(run id, request hash) of the run started with this key, if any."""
+    row = conn.execute(
+        sa.select(runs.c.id, runs.c.request_hash).where(runs.c.idempotency_key == idempotency_key)
+    ).first()
+    return (row.id, row.request_hash) if row is not None else None
 
 
 def get_run(conn: Connection, run_id: str) -> RunRow:

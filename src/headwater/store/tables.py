@@ -54,6 +54,10 @@ runs = sa.Table(
     sa.Column("remaining", sa.Integer, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("ended_at", sa.Float, nullable=True),
+    # A caller's key for "start this run once": the same key with the same request gives
+    # the same run; with another request, a conflict. The hash is of that request.
+    sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
+    sa.Column("request_hash", sa.String(64), nullable=True),
     sa.Index(None, "pipeline", "created_at"),
     sa.Index(None, "state", "created_at"),
 )
