@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -137,7 +139,9 @@ def wait_run(url: str, run_id: str, timeout: float = 600) -> float:
     raise SystemExit(f"run {run_id} did not end in {timeout} s")
 
 
-def throughput(backend: str, workers: int, attempts: int) -> float:
+@contextmanager
+def fleet(backend: str, workers: int) -> Iterator[tuple[Path, dict[str, str], str]]:
+    """A fresh project and database with `workers` running workers: (root, env, url)."""
     root = make_project()
     url, dbname = new_database(backend, root)
     env = {**os.environ, "HEADWATER_DATABASE_URL": url, "HEADWATER_POLL_SECONDS": "0.1"}
@@ -147,38 +151,30 @@ def throughput(backend: str, workers: int, attempts: int) -> float:
         )
         procs = start_workers(root, env, workers)
         try:
-            run_id = submit(root, env, "drain", "-p", f"n={attempts}")
-            return attempts / wait_run(url, run_id)
+            yield root, env, url
         finally:
             stop_workers(procs)
     finally:
         drop_database(dbname)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def throughput(backend: str, workers: int, attempts: int) -> float:
+    with fleet(backend, workers) as (root, env, url):
+        run_id = submit(root, env, "drain", "-p", f"n={attempts}")
+        return attempts / wait_run(url, run_id)
 
 
 def latency(backend: str, samples: int) -> tuple[float, float]:
     """Ready-to-start: an attempt's started_at minus its run's created_at (ms)."""
-    root = make_project()
-    url, dbname = new_database(backend, root)
-    env = {**os.environ, "HEADWATER_DATABASE_URL": url, "HEADWATER_POLL_SECONDS": "0.1"}
-    try:
-        subprocess.run(
-            [str(HEADWATER), "db", "upgrade"], cwd=root, env=env, check=True, capture_output=True
-        )
-        procs = start_workers(root, env, 1)
-        try:
-            waits = []
-            for _ in range(samples):
-                run_id = submit(root, env, "single", "--force")
-                wait_run(url, run_id)
-                waits.append(_first_start_ms(url, run_id))
-            waits.sort()
-            return statistics.median(waits), waits[min(len(waits) - 1, int(len(waits) * 0.99))]
-        finally:
-            stop_workers(procs)
-    finally:
-        drop_database(dbname)
-        shutil.rmtree(root, ignore_errors=True)
+    with fleet(backend, 1) as (root, env, url):
+        waits = []
+        for _ in range(samples):
+            run_id = submit(root, env, "single", "--force")
+            wait_run(url, run_id)
+            waits.append(_first_start_ms(url, run_id))
+        waits.sort()
+        return statistics.median(waits), waits[min(len(waits) - 1, int(len(waits) * 0.99))]
 
 
 def _first_start_ms(url: str, run_id: str) -> float:

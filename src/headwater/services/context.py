@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +21,6 @@ class Services:
     outputs: OutputReader = field(init=False)
     # Called after a commit that made work ready: wakes in-process workers at once.
     listeners: list[Callable[[], None]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.outputs = OutputReader(self.artifacts)

@@ -75,7 +75,7 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()  # stop claiming
         self._done = threading.Event()  # background threads end
-        self.listening = False
+        self.listening = False  # PostgreSQL: whether the LISTEN connection is up (else polling)
 
     # -- lifecycle --------------------------------------------------------------------
 
