@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from headwater.authoring.commands import command
 from headwater.authoring.pipelines import pipeline
 from headwater.authoring.tasks import task
+from headwater.authoring.triggers import file_sensor, hook, notification, sensor
+from headwater.domain.triggers import RunRequest, SensorResult
 from headwater.errors import (
     DefinitionError,
     HeadwaterError,
@@ -39,15 +41,21 @@ __all__ = [
     "DefinitionError",
     "HeadwaterError",
     "NotFound",
+    "RunRequest",
     "RunResult",
+    "SensorResult",
     "TaskContext",
     "ValidationError",
     "__version__",
     "command",
     "current_context",
+    "file_sensor",
+    "hook",
     "load_recipe",
+    "notification",
     "pipeline",
     "run",
+    "sensor",
     "task",
 ]
 

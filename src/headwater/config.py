@@ -16,6 +16,7 @@ from headwater.errors import ConfigError
 
 STATE_DIR = ".headwater"
 EXECUTORS = ("inline", "process")
+SMTP_SECURITY = ("none", "starttls", "ssl")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,15 @@ class Settings:
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 10.0
     poll_seconds: float = 0.5
+    # Where users reach the API: links in notifications (default: paths without a host).
+    public_url: str = ""
+    # Email notifications go through this SMTP server; none are sent without a host.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "headwater@localhost"
+    smtp_security: str = "none"  # none, starttls or ssl
+    smtp_username: str = ""
+    smtp_password: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -40,6 +50,11 @@ class Settings:
             raise ConfigError(
                 f"default_executor must be one of {', '.join(EXECUTORS)}, "
                 f"not {self.default_executor!r}"
+            )
+        if self.smtp_security not in SMTP_SECURITY:
+            raise ConfigError(
+                f"smtp_security must be one of {', '.join(SMTP_SECURITY)}, "
+                f"not {self.smtp_security!r}"
             )
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, not {self.concurrency}")

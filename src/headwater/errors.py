@@ -7,6 +7,8 @@
     ├── ValidationError        arguments given to a run are wrong (carries Problems)
     ├── NotFound               a pipeline, run, task run or attempt does not exist
     ├── Conflict               the request contradicts what is stored (e.g. idempotency key)
+    ├── Unauthenticated        a request carried no credentials (e.g. no webhook signature)
+    ├── Forbidden              a request's credentials are wrong (e.g. a bad signature)
     ├── StaleLease             a heartbeat or result carried a lease that is no longer live
     └── StoreUnavailable       the database cannot be reached
         └── Contended          a transaction lost a deadlock or serialization race
@@ -61,6 +63,14 @@ class NotFound(HeadwaterError):
 
 class Conflict(HeadwaterError):
     """The request conflicts with what is stored."""
+
+
+class Unauthenticated(HeadwaterError):
+    """The request carries no credentials."""
+
+
+class Forbidden(HeadwaterError):
+    """The request's credentials are not valid."""
 
 
 class StaleLease(HeadwaterError):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import Body, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from headwater.api import problems
+from headwater.api import notifications, problems, sensors
 from headwater.api.models import (
     AttemptOut,
     Health,
@@ -61,6 +61,8 @@ def create_app(svc: Services, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAP
     _pipeline_routes(app, svc)
     _run_routes(app, svc)
     _health_routes(app, svc)
+    sensors.install(app, svc)
+    notifications.install(app, svc)
     return app
 
 

@@ -17,9 +17,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from headwater.errors import (
     Conflict,
     DefinitionError,
+    Forbidden,
     HeadwaterError,
     NotFound,
     StoreUnavailable,
+    Unauthenticated,
     ValidationError,
 )
 
@@ -29,10 +31,14 @@ _BY_ERROR: list[tuple[type[HeadwaterError], int, str, str]] = [
     (ValidationError, 422, "invalid-arguments", "Invalid arguments"),
     (DefinitionError, 422, "invalid-definition", "Invalid definition"),
     (Conflict, 409, "conflict", "Conflict"),
+    (Unauthenticated, 401, "unauthenticated", "Unauthenticated"),
+    (Forbidden, 403, "forbidden", "Forbidden"),
     (StoreUnavailable, 503, "database-unavailable", "Database unavailable"),
 ]
 _BY_STATUS = {
     400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",

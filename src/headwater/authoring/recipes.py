@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from headwater.domain.spec import (
     Source,
     TaskDef,
 )
+from headwater.domain.triggers import FileSensorDef, HookDef, SensorDef
 from headwater.domain.validate import validate_spec
 from headwater.errors import DefinitionError
 
@@ -86,6 +88,12 @@ class Recipe(_Strict):
     )
     tasks: list[RecipeTask]
     output: Any = None
+    sensors: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="File sensors and webhook triggers starting this pipeline: "
+        "{kind: file, name, url, arg, args, interval_seconds, min_age_seconds} or "
+        "{kind: hook, name, secret_env, args, mapping} (see docs/sensors.md)",
+    )
 
 
 def recipe_json_schema() -> dict[str, Any]:
@@ -122,8 +130,42 @@ def load_recipe(path: str | Path, *, register: bool = True) -> RecipePipeline:
         raise DefinitionError([Problem(file, "$.name", "a recipe needs a string 'name'")])
     made = RecipePipeline(name, data, file)
     if register:
+        sensors = recipe_sensors(data, file, name)
         current_registry().add_pipeline(made)
+        for definition, secret in sensors:
+            current_registry().add_sensor(definition, secret=secret)
     return made
+
+
+def recipe_sensors(
+    data: dict[str, Any], file: str, pipeline: str
+) -> list[tuple[SensorDef, str | None]]:
+    """The recipe's sensors with their secrets (hooks: read from `secret_env` now)."""
+    items = data.get("sensors", [])
+    if not isinstance(items, list):
+        raise DefinitionError([Problem(file, "$.sensors", "sensors must be a list")])
+    found: list[tuple[SensorDef, str | None]] = []
+    problems: list[Problem] = []
+    for index, item in enumerate(items):
+        path = f"$.sensors[{index}]"
+        if not isinstance(item, dict) or item.get("kind") not in ("file", "hook"):
+            problems.append(Problem(file, path + ".kind", "kind must be 'file' or 'hook'"))
+            continue
+        values = dict(item)
+        secret_env = values.pop("secret_env", None) if item["kind"] == "hook" else None
+        model: Any = FileSensorDef if item["kind"] == "file" else HookDef
+        try:
+            definition = model(pipeline=pipeline, **values)
+        except PydanticValidationError as exc:
+            problems += [
+                Problem(file, path + _json_path(err["loc"])[1:], err["msg"]) for err in exc.errors()
+            ]
+            continue
+        secret = os.environ.get(secret_env) if isinstance(secret_env, str) else None
+        found.append((definition, secret or None))
+    if problems:
+        raise DefinitionError(problems, f"recipe {file} has invalid sensors")
+    return found
 
 
 def parse_recipe_file(path: Path) -> dict[str, Any]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from headwater.domain.problems import Problem
 from headwater.domain.spec import PipelineSpec, Source, TaskDef
+from headwater.domain.triggers import NotificationDef, SensorDef, SensorResult
 from headwater.errors import DuplicateNameError, NotFound
 
 if TYPE_CHECKING:
@@ -32,6 +33,11 @@ class Registry:
     def __init__(self) -> None:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.pipelines: dict[str, PipelineLike] = {}
+        self.sensors: dict[str, SensorDef] = {}
+        # Custom sensors' functions, and hooks' secrets (read from the environment).
+        self.sensor_functions: dict[str, Callable[[str | None], SensorResult]] = {}
+        self.secrets: dict[str, str | None] = {}
+        self.notifications: dict[str, NotificationDef] = {}
 
     def add_task(self, task: Task[Any, Any]) -> None:
         _check_unique("task", task.name, self.tasks.get(task.name), task)
@@ -40,6 +46,26 @@ class Registry:
     def add_pipeline(self, pipeline: PipelineLike) -> None:
         _check_unique("pipeline", pipeline.name, self.pipelines.get(pipeline.name), pipeline)
         self.pipelines[pipeline.name] = pipeline
+
+    def add_sensor(
+        self,
+        sensor: SensorDef,
+        *,
+        function: Callable[[str | None], SensorResult] | None = None,
+        secret: str | None = None,
+    ) -> None:
+        """Sensors and hooks share one namespace (both are listed under /sensors)."""
+        _check_same_definition("sensor", sensor.name, self.sensors.get(sensor.name), sensor)
+        self.sensors[sensor.name] = sensor
+        if function is not None:
+            self.sensor_functions[sensor.name] = function
+        if secret is not None:
+            self.secrets[sensor.name] = secret
+
+    def add_notification(self, notification: NotificationDef) -> None:
+        old = self.notifications.get(notification.name)
+        _check_same_definition("notification", notification.name, old, notification)
+        self.notifications[notification.name] = notification
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:
@@ -74,6 +100,15 @@ def _check_unique(kind: str, name: str, old: _Named | None, new: _Named) -> None
         [Problem(place, "", f"{kind} {name!r} is defined here") for place in places],
         f"two {kind}s are named {name!r}",
     )
+
+
+def _check_same_definition(kind: str, name: str, old: object, new: object) -> None:
+    # A module imported twice defines equal objects; two different ones are a mistake.
+    if old is not None and old != new:
+        raise DuplicateNameError(
+            [Problem("", name, f"two different {kind}s are named {name!r}")],
+            f"two {kind}s are named {name!r}",
+        )
 
 
 _current: ContextVar[Registry] = ContextVar("headwater_registry")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from headwater.cli.errors import EXIT_FAILED, EXIT_INVALID, handled
+from headwater.cli.sensors_cmd import sensors_app
 
 if TYPE_CHECKING:
     from headwater.authoring.project import Project
@@ -29,6 +30,7 @@ limits_app = typer.Typer(
     help="Concurrency limits: at most N running for a key.", invoke_without_command=True
 )
 app.add_typer(limits_app, name="limits")
+app.add_typer(sensors_app, name="sensors")
 
 ProjectOpt = Annotated[
     Path | None,

@@ -12,7 +12,9 @@ from headwater.authoring.project import Project
 from headwater.config import Settings
 from headwater.errors import DefinitionError
 from headwater.services.context import Services
+from headwater.services.notifications import save_notifications
 from headwater.services.runs import register_pipeline
+from headwater.services.sensors import save_sensors
 from headwater.worker.code import CodeLocation
 from headwater.worker.worker import Worker
 
@@ -20,7 +22,8 @@ log = logging.getLogger("headwater.worker")
 
 
 def register_project(svc: Services, project: Project) -> list[str]:
-    """Store the specs of the project's valid pipelines (DESIGN rule 8); their names."""
+    """Store the specs of the project's valid pipelines (DESIGN rule 8), its sensors,
+    hooks and notifications; the pipelines' names."""
     registered = []
     for name, found in sorted(project.registry.pipelines.items()):
         try:
@@ -28,6 +31,9 @@ def register_project(svc: Services, project: Project) -> list[str]:
             registered.append(name)
         except DefinitionError as exc:
             log.error("not registering pipeline %s: %s", name, exc)
+    registry = project.registry
+    save_sensors(svc, list(registry.sensors.values()), registry.secrets)
+    save_notifications(svc, list(registry.notifications.values()))
     return registered
 
 

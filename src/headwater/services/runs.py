@@ -55,78 +55,113 @@ def start_run(
     database is unchanged. With an `idempotency_key`, the same key and the same request
     give back the run already started; the same key with another request is a Conflict.
     """
-    args, task_args = dict(args or {}), {k: dict(v) for k, v in (task_args or {}).items()}
-    request = {
+    request = run_request(
+        pipeline,
+        args,
+        task_args,
+        force=force,
+        resume_from=resume_from,
+        priority=priority,
+        tags=tags,
+    )
+    try:
+        run_id = _start_run(svc, request, idempotency_key)
+    except run_store.DuplicateIdempotencyKey:
+        # Started at the same moment by another caller: now it can be found.
+        run_id = _start_run(svc, request, idempotency_key)
+    svc.notify()
+    return run_id
+
+
+def run_request(
+    pipeline: str,
+    args: Mapping[str, Any] | None = None,
+    task_args: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    force: bool = False,
+    resume_from: str | None = None,
+    priority: int = 0,
+    tags: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A request to start a run, as plain data (its hash identifies it)."""
+    return {
         "pipeline": pipeline,
-        "args": args,
-        "task_args": task_args,
+        "args": dict(args or {}),
+        "task_args": {k: dict(v) for k, v in (task_args or {}).items()},
         "force": force,
         "resume_from": resume_from,
         "priority": priority,
         "tags": list(tags),
     }
-    try:
-        return _start_run(svc, request, idempotency_key)
-    except run_store.DuplicateIdempotencyKey:
-        # Started at the same moment by another caller: now it can be found.
-        return _start_run(svc, request, idempotency_key)
 
 
 def _start_run(svc: Services, request: dict[str, Any], idempotency_key: str | None) -> str:
-    pipeline, args, task_args = request["pipeline"], request["args"], request["task_args"]
-    force, resume_from = request["force"], request["resume_from"]
-    priority, tags = request["priority"], request["tags"]
-    request_hash = sha256_hex(request)
     with svc.db.write() as conn:
         if idempotency_key is not None:
             found = run_store.find_run_by_key(conn, idempotency_key)
             if found is not None:
-                if found[1] != request_hash:
+                if found[1] != sha256_hex(request):
                     raise Conflict(
                         f"idempotency key {idempotency_key!r} was used for a "
                         f"different request (run {found[0]})"
                     )
                 return found[0]
-        row = pipeline_store.get_pipeline(conn, pipeline)
-        assert row.current_version_id is not None
-        plan = svc.plans.get(conn, row.current_version_id)
-        problems = validate_run_args(plan, args, task_args)
-        if problems:
-            raise ValidationError(problems, f"invalid arguments for pipeline {pipeline}")
-        run_id = new_run_id()
-        now = svc.db.clock(conn)
-        nodes = plan.spec.nodes
-        reused = _reused_rows(conn, resume_from) if resume_from else {}
-        run_store.insert_run(
-            conn,
-            id=run_id,
-            pipeline=pipeline,
-            version_id=plan.version_id,
-            args=args,
-            task_args=task_args,
-            force=force,
-            resumed_from=resume_from,
-            priority=priority,
-            tags=list(tags),
-            remaining=len(nodes),
-            created_at=now,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash if idempotency_key is not None else None,
-        )
-        run_store.insert_task_runs(
-            conn,
-            [_node_row(plan, run_id, node.id, now, priority, reused.get(node.id)) for node in nodes]
-            + [
-                _copy_row(run_id, child, now, plan.limit_keys.get(child.node_id, "[]"))
-                for row in reused.values()
-                for child in row[1]
-            ],
-        )
-        run = run_store.get_run(conn, run_id)
-        roots = [n for n in plan.graph.roots() if n not in reused]
-        done = [(n, -1, True) for n in plan.graph.order if n in reused]
-        advance(svc, conn, plan, run, ready=roots, done=done)
-    svc.notify()
+        return create_run(svc, conn, request, idempotency_key=idempotency_key)
+
+
+def create_run(
+    svc: Services,
+    conn: Connection,
+    request: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+) -> str:
+    """Create a run inside the caller's transaction (a sensor records the file that
+    started it in the same one). Everything is validated before the first write, so a
+    ValidationError or NotFound leaves the caller's transaction as it was. The caller
+    calls `svc.notify()` after committing, to wake in-process workers."""
+    pipeline, args, task_args = request["pipeline"], request["args"], request["task_args"]
+    row = pipeline_store.get_pipeline(conn, pipeline)
+    assert row.current_version_id is not None
+    plan = svc.plans.get(conn, row.current_version_id)
+    problems = validate_run_args(plan, args, task_args)
+    if problems:
+        raise ValidationError(problems, f"invalid arguments for pipeline {pipeline}")
+    now = svc.db.clock(conn)
+    run_id = new_run_id()
+    nodes = plan.spec.nodes
+    resume_from = request.get("resume_from")
+    reused = _reused_rows(conn, resume_from) if resume_from else {}
+    run_store.insert_run(
+        conn,
+        id=run_id,
+        pipeline=pipeline,
+        version_id=plan.version_id,
+        args=args,
+        task_args=task_args,
+        force=request["force"],
+        resumed_from=resume_from,
+        priority=request["priority"],
+        tags=request["tags"],
+        remaining=len(nodes),
+        created_at=now,
+        idempotency_key=idempotency_key,
+        request_hash=sha256_hex(request) if idempotency_key is not None else None,
+    )
+    priority = request["priority"]
+    run_store.insert_task_runs(
+        conn,
+        [_node_row(plan, run_id, node.id, now, priority, reused.get(node.id)) for node in nodes]
+        + [
+            _copy_row(run_id, child, now, plan.limit_keys.get(child.node_id, "[]"))
+            for row in reused.values()
+            for child in row[1]
+        ],
+    )
+    run = run_store.get_run(conn, run_id)
+    roots = [n for n in plan.graph.roots() if n not in reused]
+    done = [(n, -1, True) for n in plan.graph.order if n in reused]
+    advance(svc, conn, plan, run, ready=roots, done=done)
     return run_id
 
 
@@ -300,7 +335,9 @@ __all__ = [
     "RunView",
     "cancel_run",
     "cancel_task_run",
+    "create_run",
     "get_run_view",
     "register_pipeline",
+    "run_request",
     "start_run",
 ]

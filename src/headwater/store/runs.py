@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Row
 
 from headwater.domain.states import AttemptState, RunState, TaskRunState, sources_of
 from headwater.errors import Conflict, NotFound
+from headwater.store.notifications import enqueue_run_end
 from headwater.store.tables import attempts, runs, task_runs
 
 
@@ -263,13 +264,20 @@ def add_remaining(conn: Connection, run_id: str, delta: int) -> int:
     return int(conn.execute(_ADD_REMAINING, {"b_run": run_id, "b_delta": delta}).scalar_one())
 
 
-def finish_run(conn: Connection, run_id: str, target: RunState, now: Any) -> bool:
-    result = conn.execute(
+def finish_run(conn: Connection, run_id: str, target: RunState, now: float) -> bool:
+    """Give the run its final state; False if it had ended already. The same
+    transaction writes the outbox rows of the notifications that want to hear of this
+    end, so they exist exactly when the final state is committed, whoever ended it."""
+    ended = conn.execute(
         runs.update()
         .where(runs.c.id == run_id, runs.c.state.in_(sources_of(target)))
         .values(state=target.value, ended_at=now)
-    )
-    return result.rowcount == 1
+        .returning(runs.c.pipeline)
+    ).first()
+    if ended is None:
+        return False
+    enqueue_run_end(conn, run_id, ended.pipeline, target.value, now)
+    return True
 
 
 # -- task runs ----------------------------------------------------------------------

@@ -172,3 +172,91 @@ attempts = sa.Table(
         postgresql_where=sa.text("state = 'running'"),
     ),
 )
+
+# Sensors create runs from events: files appearing under a glob (kind "file"), a user's
+# Python function (kind "custom", evaluated where its code is), and signed HTTP calls
+# (kind "hook"). `config` is JSON whose fields depend on the kind.
+sensors = sa.Table(
+    "sensors",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("secret", sa.Text, nullable=True),  # hooks: the HMAC key
+    sa.Column("origin", sa.String(20), nullable=False),  # "code" or "recipe"
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("cursor", sa.Text, nullable=True),  # custom sensors: handed back next time
+    # Claimed by the scheduler that evaluates it (a conditional UPDATE moves it forward),
+    # so several schedulers do not list the same folder at once.
+    sa.Column("next_tick_at", sa.Float, nullable=False, server_default="0"),
+    sa.Column("last_tick_at", sa.Float, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_run_id", sa.String(32), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# What a sensor has already turned into a run (a file's path and mtime or etag, a
+# custom sensor's run key, a hook's delivery id). Inserted in the transaction that
+# creates the run, so each key starts at most one run whatever crashes or races.
+sensor_keys = sa.Table(
+    "sensor_keys",
+    metadata,
+    sa.Column(
+        "sensor",
+        sa.String(200),
+        sa.ForeignKey("sensors.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key_hash", sa.String(64), primary_key=True),  # sha256 of the key
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Where to tell about runs that ended: a webhook (url) or email (email_to, JSON list).
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # "webhook" or "email"
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("email_to", sa.Text, nullable=True),
+    sa.Column("events", sa.Text, nullable=False),  # JSON list: succeeded, failed, finished...
+    sa.Column("pipeline", sa.String(200), nullable=True),  # None: every pipeline
+    sa.Column("headers", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("secret", sa.Text, nullable=True),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("backoff_seconds", sa.Float, nullable=False),
+    sa.Column("origin", sa.String(20), nullable=False),  # "code" or "api"
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# The outbox: one row per (notification, ended run), written in the transaction that
+# ends the run, then delivered (and retried) by scheduler loops; `log` keeps each try.
+notification_deliveries = sa.Table(
+    "notification_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "notification_id",
+        sa.Integer,
+        sa.ForeignKey("notifications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("event", sa.String(20), nullable=False),  # the run's final state
+    sa.Column("state", sa.String(20), nullable=False),  # pending, delivered, failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("claimed_until", sa.Float, nullable=True),
+    sa.Column("log", sa.Text, nullable=False, server_default="[]"),  # JSON list of tries
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("delivered_at", sa.Float, nullable=True),
+    sa.Index(None, "state", "next_attempt_at"),
+    sa.Index(None, "notification_id", "id"),
+)
