@@ -39,6 +39,12 @@ class Settings:
     smtp_security: str = "none"  # none, starttls or ssl
     smtp_username: str = ""
     smtp_password: str = ""
+    # Key of the API's signed artifact links; empty: one is generated and kept in
+    # .headwater/api-secret. Set it when several API servers must accept each other's links.
+    api_secret: str = ""
+    # Origins allowed to call the API from a browser (comma-separated, "*" for any);
+    # empty: no CORS headers, so browsers only allow same-origin pages.
+    cors_origins: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -3,82 +3,22 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import clean_env
-
-HEADWATER = Path(sys.executable).with_name("headwater")
-PROBLEM = "application/problem+json"
+from .api_server import is_problem as _is_problem
+from .api_server import serving
+from .api_server import wait_run as _wait_run
 
 
 @pytest.fixture
 def server(examples: Path, database_url: str) -> Iterator[str]:
     """`headwater serve --port 0` on the examples project; yields its base URL."""
-    env = clean_env(
-        HEADWATER_DATABASE_URL=database_url,
-        HEADWATER_POLL_SECONDS="0.1",
-        HEADWATER_LEASE_SECONDS="5",
-        HEADWATER_HEARTBEAT_SECONDS="1",
-    )
-    log = examples / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(HEADWATER), "serve", "--port", "0", "-C", str(examples)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = _wait_for_url(log, proc)
+    with serving(examples, database_url) as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            assert proc.wait(20) == 0, log.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-
-
-def _wait_for_url(log: Path, proc: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for line in log.read_text().splitlines():
-            if "serving at " in line:
-                return line.split("serving at ", 1)[1].split()[0]
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited {proc.returncode}:\n{log.read_text()}")
-        time.sleep(0.05)
-    raise AssertionError(f"serve did not start:\n{log.read_text()}")
-
-
-def _wait_run(client: httpx.Client, status_url: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        run = client.get(status_url).json()
-        if run["state"] != "running":
-            return run  # type: ignore[no-any-return]
-        time.sleep(0.05)
-    raise AssertionError(f"run did not end: {run}")
-
-
-def _is_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"urn:headwater:problem:{slug}"
-    assert body["status"] == status
-    assert body["detail"]
-    return body
 
 
 def test_pipelines_are_listed_with_their_graphs(server: str) -> None:

@@ -324,3 +324,45 @@ def test_local_store_does_not_import_fsspec(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_sizes_and_ranges_of_files_and_growing_logs(store: ArtifactStore) -> None:
+    prefix = store.prefix("sales", "clean", "ab12")
+    store.commit(prefix, {"output.json": OUTPUT})
+    log_dir = store.log_dir(prefix, LABEL)
+    (log_dir / "stdout.log").write_bytes(b"one\n")
+
+    assert store.size(prefix, "output.json") == len(OUTPUT)
+    assert store.read_range(prefix, "output.json", 1, 5) == OUTPUT[1:5]
+    assert store.log_size(prefix, LABEL, "stdout.log") == 4
+    with (log_dir / "stdout.log").open("ab") as log:
+        log.write(b"two\n")  # the attempt is still writing
+    assert store.log_size(prefix, LABEL, "stdout.log") == 8
+    store.publish_logs(prefix, LABEL)
+    assert reopen(store).log_size(prefix, LABEL, "stdout.log") == 8
+    with pytest.raises(NotFound):
+        store.size(prefix, "params.json")
+    with pytest.raises(NotFound):
+        store.log_size(prefix, LABEL, "stderr.log")
+    with pytest.raises(ValueError, match="reserved"):
+        store.size(prefix, MARKER_NAME)
+
+
+def test_presigned_urls_only_where_the_filesystem_signs(tmp_path: Path) -> None:
+    memory = FsspecArtifactStore(f"memory://headwater-sign-{uuid.uuid4().hex}")
+    prefix = memory.prefix("sales", "clean", "ab12")
+    assert memory.presign(prefix, "output.json", 60) is None
+    memory.close()
+
+
+def test_s3_presigned_url_reads_the_file_without_credentials(s3_bucket: str) -> None:
+    import httpx
+
+    store = FsspecArtifactStore(s3_bucket + "/artifacts")
+    prefix = store.prefix("sales", "clean", "ab12")
+    store.commit(prefix, {"output.json": OUTPUT})
+    url = store.presign(prefix, "output.json", 60)
+    assert url is not None
+    assert "Signature" in url or "X-Amz-Signature" in url
+    assert httpx.get(url).content == OUTPUT
+    store.close()

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import Body, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from headwater.api import notifications, problems, sensors
+from headwater.api import artifacts, logs, notifications, operations, problems, reruns, sensors
 from headwater.api.models import (
     AttemptOut,
     Health,
@@ -23,6 +23,8 @@ from headwater.api.models import (
     RunSummary,
     TaskRunOut,
 )
+from headwater.api.reruns import accepted_run
+from headwater.config import Settings
 from headwater.domain.dag import build_graph
 from headwater.domain.states import RunState
 from headwater.services.context import Services
@@ -47,15 +49,21 @@ RUN_FIELDS = (
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
-def create_app(svc: Services, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    svc: Services, settings: Settings | None = None, *, max_body_bytes: int = MAX_BODY_BYTES
+) -> FastAPI:
+    """The API on `svc`. `settings` give the project (where the signing secret is kept)
+    and CORS; without them links are signed with a secret that lasts as long as the app."""
     app = FastAPI(
         title="headwater",
         version="1",
         docs_url="/api/docs",
         openapi_url=f"{API}/openapi.json",
         redoc_url=None,
+        responses=problems.responses(*problems.COMMON_STATUSES),
     )
     app.state.svc = svc
+    app.state.settings = settings
     problems.install(app)
     _limit_body_size(app, max_body_bytes)
     _pipeline_routes(app, svc)
@@ -63,6 +71,10 @@ def create_app(svc: Services, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAP
     _health_routes(app, svc)
     sensors.install(app, svc)
     notifications.install(app, svc)
+    logs.install(app, svc)
+    artifacts.install(app, svc)
+    reruns.install(app, svc)
+    operations.install(app, svc)
     return app
 
 
@@ -105,7 +117,7 @@ def _pipeline_routes(app: FastAPI, svc: Services) -> None:
             names = [row.name for row in pipeline_store.list_pipelines(conn)]
         return [_summary(svc, name)[0] for name in names]
 
-    @app.get(f"{API}/pipelines/{{name}}", tags=["pipelines"])
+    @app.get(f"{API}/pipelines/{{name}}", tags=["pipelines"], responses=problems.responses(404))
     def get_pipeline(name: str) -> PipelineDetail:
         summary, spec = _summary(svc, name)
         graph = build_graph(spec.nodes)
@@ -132,7 +144,12 @@ def _pipeline_routes(app: FastAPI, svc: Services) -> None:
 
 
 def _run_routes(app: FastAPI, svc: Services) -> None:
-    @app.post(f"{API}/pipelines/{{name}}/runs", status_code=202, tags=["runs"])
+    @app.post(
+        f"{API}/pipelines/{{name}}/runs",
+        status_code=202,
+        tags=["runs"],
+        responses=problems.responses(404, 409),
+    )
     def create_run(
         name: str,
         request: Request,
@@ -154,14 +171,7 @@ def _run_routes(app: FastAPI, svc: Services) -> None:
             tags=body.tags,
             idempotency_key=body.idempotency_key or idempotency_key,
         )
-        base = str(request.base_url).rstrip("/")
-        return RunAccepted(
-            id=run_id,
-            pipeline=name,
-            state="running",
-            status_url=f"{base}{API}/runs/{run_id}",
-            web_url=f"{base}/runs/{run_id}",
-        )
+        return accepted_run(request, name, run_id)
 
     @app.get(f"{API}/runs", tags=["runs"])
     def list_runs(
@@ -203,7 +213,7 @@ def _run_routes(app: FastAPI, svc: Services) -> None:
         more = len(found) > limit
         return RunPage(runs=page, next_cursor=page[-1].id if more and page else None)
 
-    @app.get(f"{API}/runs/{{run_id}}", tags=["runs"])
+    @app.get(f"{API}/runs/{{run_id}}", tags=["runs"], responses=problems.responses(404))
     def get_run(run_id: str) -> RunOut:
         view = get_run_view(svc, run_id)
         by_task_run: dict[int, list[AttemptOut]] = {}
@@ -232,7 +242,7 @@ def _run_routes(app: FastAPI, svc: Services) -> None:
             ],
         )
 
-    @app.post(f"{API}/runs/{{run_id}}/cancel", tags=["runs"])
+    @app.post(f"{API}/runs/{{run_id}}/cancel", tags=["runs"], responses=problems.responses(404))
     def cancel(run_id: str) -> dict[str, bool]:
         return {"cancelled": cancel_run(svc, run_id)}
 
@@ -242,7 +252,7 @@ def _health_routes(app: FastAPI, svc: Services) -> None:
     def healthz() -> Health:
         return Health(status="ok")
 
-    @app.get("/readyz", tags=["operations"], responses={503: {"description": "no database"}})
+    @app.get("/readyz", tags=["operations"], responses=problems.responses(503))
     def readyz() -> Any:
         try:
             with svc.db.read() as conn:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from headwater.errors import (
@@ -48,6 +49,47 @@ _BY_STATUS = {
 }
 
 
+class FieldProblem(BaseModel):
+    path: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457)."""
+
+    type: str = Field(description="urn:headwater:problem:<slug>, stable")
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = Field(None, description="for validation errors")
+
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    403: "Forbidden (a link that expired or whose signature is wrong)",
+    404: "Not found",
+    409: "Conflict",
+    413: "Request body too large",
+    416: "Range not satisfiable",
+    422: "Invalid request or arguments",
+    503: "Database unavailable",
+}
+# What any route may answer: a body that cannot be read, over the limit or malformed;
+# no database.
+COMMON_STATUSES = (400, 413, 422, 503)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` declaring problem+json bodies for these statuses."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS[status],
+            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
 def problem(
     status: int, slug: str, title: str, detail: str, errors: list[dict[str, str]] | None = None
 ) -> JSONResponse:
@@ -62,7 +104,26 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
 
 
+def _declare_schema(app: FastAPI) -> None:
+    """Put the Problem schema in the OpenAPI components that `responses()` refers to."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = app.openapi_schema
+        if schema is None:
+            schema = build()  # FastAPI keeps it as app.openapi_schema
+            problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            found = schema.setdefault("components", {}).setdefault("schemas", {})
+            found.update(problem_schema.pop("$defs", {}))
+            found["Problem"] = problem_schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _declare_schema(app)
+
     @app.exception_handler(HeadwaterError)
     async def _headwater(_request: Request, exc: HeadwaterError) -> JSONResponse:
         for kind, status, slug, title in _BY_ERROR:

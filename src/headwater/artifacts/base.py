@@ -64,6 +64,15 @@ def read_local_range(path: Path, start: int, end: int | None, uri: str) -> bytes
         raise NotFound(f"no artifact at {uri}") from None
 
 
+def local_size(path: Path, uri: str) -> int:
+    try:
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return path.stat().st_size
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound(f"no artifact at {uri}") from None
+
+
 def _check_range(start: int, end: int | None) -> None:
     if start < 0 or (end is not None and end < start):
         raise ValueError(f"invalid byte range start={start} end={end}")
@@ -170,6 +179,19 @@ class ArtifactStore(ABC):
         check_name(name)
         return self._read_range(prefix, name, 0, None)
 
+    def read_range(self, prefix: str, name: str, start: int = 0, end: int | None = None) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive; ``None`` = to the end) of one file."""
+        self._check_prefix(prefix)
+        check_name(name)
+        _check_range(start, end)
+        return self._read_range(prefix, name, start, end)
+
+    def size(self, prefix: str, name: str) -> int:
+        """The size in bytes of one file; raises NotFound naming its URI."""
+        self._check_prefix(prefix)
+        check_name(name)
+        return self._file_size(prefix, name)
+
     def list(self, prefix: str) -> builtins.list[ArtifactInfo]:
         """Every file under the prefix (logs included, marker excluded), sorted by name."""
         self._check_prefix(prefix)
@@ -182,6 +204,12 @@ class ArtifactStore(ABC):
     @abstractmethod
     def uri(self, prefix: str, name: str) -> str:
         """The full path or URL of one file of a prefix."""
+
+    def presign(self, prefix: str, name: str, expires_in: int) -> str | None:
+        """A URL that reads one file without credentials for `expires_in` seconds, where
+        the backend can make one (S3 and the like); None where it cannot (local disk)."""
+        self._check_prefix(prefix)
+        return None
 
     @contextmanager
     def staging_dir(self) -> Iterator[Path]:
@@ -205,6 +233,11 @@ class ArtifactStore(ABC):
         _check_range(start, end)
         return self._read_range(prefix, log_name(label, name), start, end)
 
+    def log_size(self, prefix: str, label: str, name: str) -> int:
+        """The size in bytes of a log file (it grows while its attempt runs)."""
+        self._check_log(prefix, label, name)
+        return self._file_size(prefix, log_name(label, name))
+
     def delete(self, prefix: str) -> None:
         """Remove the task run's artifacts and logs (forced re-runs, clean-up)."""
         self._check_prefix(prefix)
@@ -220,6 +253,10 @@ class ArtifactStore(ABC):
     @abstractmethod
     def _read_range(self, prefix: str, name: str, start: int, end: int | None) -> bytes:
         """Bytes of one file; raises NotFound naming the URI."""
+
+    @abstractmethod
+    def _file_size(self, prefix: str, name: str) -> int:
+        """Size of one file; raises NotFound naming the URI."""
 
     @abstractmethod
     def _prepare_dirs(self, prefix: str, names: Iterable[str]) -> None:

@@ -20,6 +20,7 @@ from headwater.artifacts.base import (
     ATTEMPTS_DIR,
     TEMP_PREFIX,
     ArtifactStore,
+    local_size,
     read_local_range,
 )
 
@@ -54,6 +55,10 @@ class LocalArtifactStore(ArtifactStore):
     def _read_range(self, prefix: str, name: str, start: int, end: int | None) -> bytes:
         path = self._path(prefix, name)
         return read_local_range(path, start, end, str(path))
+
+    def _file_size(self, prefix: str, name: str) -> int:
+        path = self._path(prefix, name)
+        return local_size(path, str(path))
 
     def _prepare_dirs(self, prefix: str, names: Iterable[str]) -> None:
         folders = {self._path(prefix, name).parent for name in names}

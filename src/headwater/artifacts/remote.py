@@ -17,7 +17,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from headwater.artifacts.base import ATTEMPTS_DIR, ArtifactStore, read_local_range
+from headwater.artifacts.base import (
+    ATTEMPTS_DIR,
+    ArtifactStore,
+    local_size,
+    read_local_range,
+)
 from headwater.errors import NotFound
 
 
@@ -72,6 +77,21 @@ class FsspecArtifactStore(ArtifactStore):
         except NotFound:  # published already, or written by another process
             return super().read_log(prefix, label, name, start, end)
 
+    def log_size(self, prefix: str, label: str, name: str) -> int:
+        self._check_log(prefix, label, name)
+        spooled = self._spool_dir(prefix, label) / name
+        try:
+            return local_size(spooled, str(spooled))
+        except NotFound:  # published already, or written by another process
+            return super().log_size(prefix, label, name)
+
+    def presign(self, prefix: str, name: str, expires_in: int) -> str | None:
+        self._check_prefix(prefix)
+        try:
+            return str(self._fs.sign(self._path(prefix, name), expiration=expires_in))
+        except NotImplementedError:
+            return None
+
     def delete(self, prefix: str) -> None:
         super().delete(prefix)
         shutil.rmtree(Path(self._spool.name, prefix), ignore_errors=True)
@@ -90,6 +110,15 @@ class FsspecArtifactStore(ArtifactStore):
             return bytes(self._fs.cat_file(self._path(prefix, name), start=start, end=end))
         except (FileNotFoundError, IsADirectoryError):
             raise NotFound(f"no artifact at {self.uri(prefix, name)}") from None
+
+    def _file_size(self, prefix: str, name: str) -> int:
+        try:
+            info = self._fs.info(self._path(prefix, name))
+        except (FileNotFoundError, IsADirectoryError):
+            raise NotFound(f"no artifact at {self.uri(prefix, name)}") from None
+        if info.get("type") == "directory":
+            raise NotFound(f"no artifact at {self.uri(prefix, name)}")
+        return int(info.get("size") or 0)
 
     def _prepare_dirs(self, prefix: str, names: Iterable[str]) -> None:
         # Object stores need no folders, but file:// and sftp:// do.

@@ -493,7 +493,7 @@ def _serve(
             typer.echo(f"headwater serving at {url}  (API docs: {url}/api/docs)", err=True)
 
         try:
-            serve_http(create_app(svc), host, port, ready)
+            serve_http(create_app(svc, settings), host, port, ready)
         finally:
             if worker is not None and thread is not None:
                 worker.stop()

@@ -33,6 +33,9 @@ class _ChildExecution(Execution):
         env.update(
             {
                 "HW_RESULT_FILE": result,
+                # Line by line into the attempt log, so it can be followed while it runs
+                # (a pipe would otherwise make the child buffer its output to the end).
+                "PYTHONUNBUFFERED": "1",
                 "HW_RUN_ID": ctx.run_id,
                 "HW_PIPELINE": ctx.pipeline,
                 "HW_NODE_ID": ctx.node_id,

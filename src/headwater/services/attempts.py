@@ -50,6 +50,15 @@ def renew_leases(svc: Services, attempt_ids: Sequence[int], lease_seconds: float
         return claim_store.renew_leases(svc.db, conn, attempt_ids, lease_seconds)
 
 
+def record_log_location(svc: Services, claim: Claim, log_label: str, cache_key: str) -> bool:
+    """Record, before an attempt executes, where its logs go: readers (the API, `logs
+    --follow`) can then find them while it runs. False if the attempt is no longer running."""
+    with svc.db.write() as conn:
+        return run_store.set_log_location(
+            conn, claim.attempt_id, claim.task_run_id, log_label, cache_key
+        )
+
+
 @dataclass(frozen=True)
 class Success:
     output_json: str

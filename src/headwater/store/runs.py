@@ -147,6 +147,10 @@ _FINISH_ATTEMPT = {
     )
     for target in AttemptState
 }
+_SET_LOG_LABEL = attempts.update().where(
+    attempts.c.id == _B("b_id"), attempts.c.state == AttemptState.RUNNING.value
+)
+_SET_CACHE_KEY = task_runs.update().where(task_runs.c.id == _B("b_id"))
 
 
 def _run(row: Row[Any]) -> RunRow:
@@ -389,6 +393,18 @@ def finish_attempt(
         .values(**values)
     )
     return result.rowcount == 1
+
+
+def set_log_location(
+    conn: Connection, attempt_id: int, task_run_id: int, log_label: str, cache_key: str
+) -> bool:
+    """Say where a running attempt writes its logs (the task run's cache key names the
+    folder), so they can be read while it runs. False if it is no longer running."""
+    result = conn.execute(_SET_LOG_LABEL, {"b_id": attempt_id, "log_label": log_label})
+    if result.rowcount != 1:
+        return False
+    conn.execute(_SET_CACHE_KEY, {"b_id": task_run_id, "cache_key": cache_key})
+    return True
 
 
 def end_running_attempts(conn: Connection, run_id: str, target: AttemptState, now: Any) -> int:

@@ -22,6 +22,7 @@ from headwater.services.attempts import (
     Failure,
     Success,
     record_failure,
+    record_log_location,
     record_success,
     release_attempts,
     renew_leases,
@@ -100,6 +101,8 @@ class AttemptRunner:
             return
         suffix = f"-{claim.map_index}" if claim.map_index >= 0 else ""
         label = f"{run.id}-{claim.node_id}{suffix}-{claim.number}"
+        # Not retried on an outage: the worker gives the attempt back, as for arguments.
+        record_log_location(svc, claim, label, resolved.cache_key)
         with svc.artifacts.staging_dir() as output_dir:
             ctx = AttemptContext(
                 run.id,
