@@ -7,6 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 DEMO_PORT ?= 8080
+# The web UI's browser code: npm packages from ui/package-lock.json, bundled by esbuild
+# into the Python package's static folder (build output, not committed).
+UI_BUNDLE := src/headwater/web/static/dist/app.js
+UI_SOURCES := $(wildcard ui/src/*.js) ui/build.mjs
+NPM := npm --prefix ui --no-audit --no-fund --loglevel=error
 
 .PHONY: demo test test-fast lint format bench clean help
 
@@ -16,13 +21,19 @@ help:
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - benchmarks (a table of medians)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml ui/package.json ui/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(NPM) ci
+	$(NPM) run build
 	@touch $(STAMP)
 
-demo: $(STAMP)
+$(UI_BUNDLE): $(STAMP) $(UI_SOURCES)
+	$(NPM) run build
+	@touch $(UI_BUNDLE)
+
+demo: $(STAMP) $(UI_BUNDLE)
 	$(BIN)/headwater db upgrade -C examples
 	$(BIN)/headwater run -C examples orders_etl
 	$(BIN)/headwater run -C examples word_count -p top=5
@@ -30,11 +41,11 @@ demo: $(STAMP)
 	@echo
 	@echo "Outputs, params.json and logs: examples/.headwater/artifacts/<pipeline>/<task>/<cache key>/"
 	@echo "Run 'make demo' again: every task is reused from the cache."
-	@echo "Now serving the examples over HTTP (Ctrl-C to stop); try:"
+	@echo "Now serving the examples over HTTP (Ctrl-C to stop): open http://127.0.0.1:$(DEMO_PORT)/ or try:"
 	@echo "  curl -s -X POST 'http://127.0.0.1:$(DEMO_PORT)/api/v1/pipelines/word_count/runs?top=3'"
 	$(BIN)/headwater serve -C examples --port $(DEMO_PORT)
 
-lint: $(STAMP)
+lint: $(STAMP) $(UI_BUNDLE)
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/mypy
@@ -47,11 +58,12 @@ test: lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not serial"
 	$(BIN)/pytest -q -m serial
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(UI_BUNDLE)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q -m "not slow"
 
-bench: $(STAMP)
+bench: $(STAMP) $(UI_BUNDLE)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.headwater
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.headwater ui/node_modules \
+		src/headwater/web/static/dist tests/ui/screenshots

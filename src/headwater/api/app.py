@@ -9,7 +9,17 @@ import sqlalchemy as sa
 from fastapi import Body, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from headwater.api import artifacts, logs, notifications, operations, problems, reruns, sensors
+from headwater import web
+from headwater.api import (
+    artifacts,
+    events,
+    logs,
+    notifications,
+    operations,
+    problems,
+    reruns,
+    sensors,
+)
 from headwater.api.models import (
     AttemptOut,
     Health,
@@ -75,6 +85,8 @@ def create_app(
     artifacts.install(app, svc)
     reruns.install(app, svc)
     operations.install(app, svc)
+    events.install(app, svc)
+    web.install(app, svc)
     return app
 
 

@@ -1,0 +1,156 @@
+"""The pages: pipelines, a pipeline, runs, a run (and a task run's panel), operations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from headwater.domain.states import RunState, TaskRunState
+from headwater.services.context import Services
+from headwater.services.views import (
+    get_pipeline_page,
+    get_run_page,
+    get_task_run_detail,
+    list_pipeline_overviews,
+    list_queue_depths,
+)
+from headwater.services.workers import list_workers
+from headwater.store import runs as run_store
+from headwater.web.format import FILTERS
+from headwater.web.graphs import pipeline_graph, run_progress
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+BUNDLE = STATIC / "dist" / "app.js"
+RUNS_PER_PAGE = 50
+
+
+def install(app: FastAPI, svc: Services) -> None:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters.update(FILTERS)
+    templates.env.globals["bundle_built"] = BUNDLE.exists()
+    templates.env.globals["run_states"] = [s.value for s in RunState]
+    templates.env.globals["task_run_states"] = [s.value for s in TaskRunState]
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+
+    def page(request: Request, name: str, **context: Any) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context)
+
+    @app.get("/", include_in_schema=False)
+    async def pipelines(request: Request) -> HTMLResponse:
+        found = await run_in_threadpool(list_pipeline_overviews, svc)
+        return page(request, "pipelines.html", pipelines=found, nav="pipelines")
+
+    @app.get("/pipelines/{name}", include_in_schema=False)
+    async def pipeline(request: Request, name: str) -> HTMLResponse:
+        view = await run_in_threadpool(get_pipeline_page, svc, name)
+        recent = await run_in_threadpool(_list_runs, svc, {"pipeline": name}, 10)
+        return page(
+            request,
+            "pipeline.html",
+            view=view,
+            graph=pipeline_graph(view.plan),
+            recent=recent,
+            nav="pipelines",
+        )
+
+    @app.get("/runs", include_in_schema=False)
+    async def runs(
+        request: Request,
+        pipeline: str = "",
+        state: str = "",
+        since: str = "",
+        until: str = "",
+        cursor: str | None = Query(None, max_length=64),
+    ) -> HTMLResponse:
+        errors: dict[str, str] = {}
+        filters: dict[str, Any] = {"pipeline": pipeline or None, "before_id": cursor}
+        if state and state not in {s.value for s in RunState}:
+            errors["state"] = f"unknown state {state!r}"
+        else:
+            filters["state"] = state or None
+        for field, key, text in (
+            ("since", "created_after", since),
+            ("until", "created_before", until),
+        ):
+            try:
+                filters[key] = _epoch(text)
+            except ValueError:
+                errors[field] = "not a date and time (YYYY-MM-DDTHH:MM, UTC)"
+        found = (
+            [] if errors else await run_in_threadpool(_list_runs, svc, filters, RUNS_PER_PAGE + 1)
+        )
+        overviews = await run_in_threadpool(list_pipeline_overviews, svc)
+        query = {"pipeline": pipeline, "state": state, "since": since, "until": until}
+        return page(
+            request,
+            "runs.html",
+            runs=found[:RUNS_PER_PAGE],
+            next_cursor=found[RUNS_PER_PAGE - 1].id if len(found) > RUNS_PER_PAGE else None,
+            query=query,
+            pipeline_names=[p.name for p in overviews],
+            errors=errors,
+            first_page=cursor is None,
+            nav="runs",
+        )
+
+    @app.get("/runs/{run_id}", include_in_schema=False)
+    async def run(request: Request, run_id: str) -> HTMLResponse:
+        view = await run_in_threadpool(get_run_page, svc, run_id)
+        return page(
+            request,
+            "run.html",
+            view=view,
+            graph=pipeline_graph(view.plan),
+            progress=run_progress(view),
+            nav="runs",
+        )
+
+    @app.get("/runs/{run_id}/task-runs/{task_run_id}", include_in_schema=False)
+    async def task_run(request: Request, run_id: str, task_run_id: int) -> HTMLResponse:
+        detail = await run_in_threadpool(get_task_run_detail, svc, run_id, task_run_id)
+        return page(request, "task_run.html", d=detail)
+
+    @app.get("/workers", include_in_schema=False)
+    async def workers(request: Request) -> HTMLResponse:
+        found = await run_in_threadpool(list_workers, svc, True)
+        return page(request, "workers.html", workers=found, now=_now(), nav="workers")
+
+    @app.get("/queues", include_in_schema=False)
+    async def queues(request: Request) -> HTMLResponse:
+        now, depths = await run_in_threadpool(list_queue_depths, svc)
+        return page(request, "queues.html", queues=depths, now=now, nav="queues")
+
+    @app.get("/schedules", include_in_schema=False)
+    async def schedules(request: Request) -> HTMLResponse:
+        return page(request, "schedules.html", nav="schedules")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
+
+
+def _list_runs(svc: Services, filters: dict[str, Any], limit: int) -> list[run_store.RunRow]:
+    with svc.db.read() as conn:
+        return run_store.list_runs(conn, limit=limit, **filters)
+
+
+def _epoch(text: str) -> float | None:
+    """A datetime-local value (taken as UTC) as epoch seconds; '' is no bound."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _now() -> float:
+    return datetime.now(UTC).timestamp()
