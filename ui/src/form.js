@@ -51,7 +51,9 @@ export class SchemaForm {
 
   renderObject(schema, prefix, top) {
     const required = new Set(schema.required || []);
-    return Object.entries(schema.properties || {}).map(([name, raw]) => {
+    const entries = Object.entries(schema.properties || {});
+    entries.sort(([a], [b]) => Number(required.has(b)) - Number(required.has(a))); // required first
+    return entries.map(([name, raw]) => {
       const s = resolve(raw, this.schema);
       const path = prefix ? `${prefix}.${name}` : name;
       const kind = kindOf(s);
@@ -104,7 +106,8 @@ export class SchemaForm {
     for (const f of this.fields) {
       const [value, error] = this.read(f);
       if (error) { errors[f.path] = error; continue; }
-      if (value === undefined) continue;
+      // A value equal to its default is left out, so the run takes the pipeline's default.
+      if (value === undefined || (!f.required && "default" in f.schema && JSON.stringify(value) === JSON.stringify(f.schema.default))) continue;
       const keys = f.path.split(".");
       let target = args;
       for (const k of keys.slice(0, -1)) target = target[k] ??= {};
@@ -116,7 +119,7 @@ export class SchemaForm {
   read(f) {
     const s = f.schema;
     const el = f.el;
-    if (f.kind === "boolean") return [el.checked === Boolean(s.default) && !f.required ? undefined : el.checked];
+    if (f.kind === "boolean") return [el.checked];
     if (f.kind === "multi") {
       const chosen = $$("input:checked", el).map((box) => s.items.enum[Number(box.value)]);
       return [chosen];

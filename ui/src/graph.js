@@ -48,11 +48,17 @@ function computeLayout(nodes, edges) {
   });
 }
 
+// The server's copy (embedded in the page), else this browser's, else dagre's, which is
+// then kept in both places: a version's layout never changes.
 export async function loadLayout(graph) {
+  if (graph.layout && graph.layout.nodes.length === graph.nodes.length) return { layout: graph.layout, cached: "server" };
   const cached = cachedLayout(graph.version, graph.nodes.length);
-  if (cached) return { layout: cached, cached: true };
+  if (cached) return { layout: cached, cached: "browser" };
   const layout = await computeLayout(graph.nodes, graph.edges);
   storeLayout(graph.version, layout);
+  fetch(`/ui/pipelines/${encodeURIComponent(graph.pipeline)}/layout?version=${graph.version}`, {
+    method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(layout),
+  }).catch(() => { /* only a cache */ });
   return { layout, cached: false };
 }
 
@@ -67,6 +73,14 @@ export function describeNode(node) {
   if (node.map) parts.push(`map over ${node.map}`);
   else if (node.queue !== "default") parts.push(`queue ${node.queue}`);
   return parts.join(" · ");
+}
+
+// The page embeds nodes as [id, task, map, source] and tasks once by name.
+export function expandGraph(data) {
+  return {
+    ...data,
+    nodes: data.nodes.map(([id, task, map, source]) => ({ ...data.tasks[task], id, task, map, source: source || data.tasks[task].source })),
+  };
 }
 
 export class DagView {
@@ -88,13 +102,15 @@ export class DagView {
       return;
     }
     const { layout, cached } = await loadLayout(this.graph);
+    const laidOut = performance.now();
     this.layout = layout;
     this.render();
     this.fit();
     this.bind();
     if (status) {
       const n = this.graph.nodes.length;
-      status.textContent = `${n} task${n === 1 ? "" : "s"} · laid out in ${Math.round(performance.now() - started)} ms${cached ? " (cached)" : ""}`;
+      const how = cached ? `layout from the ${cached} cache` : `laid out in ${Math.round(laidOut - started)} ms`;
+      status.textContent = `${n} task${n === 1 ? "" : "s"} · ${how} · drawn in ${Math.round(performance.now() - laidOut)} ms`;
     }
     this.container.dataset.ready = "true";
   }
@@ -173,7 +189,7 @@ export class DagView {
     const { width, height } = this.layout;
     const box = this.container.getBoundingClientRect();
     const aspect = box.width / Math.max(box.height, 1);
-    let w = Math.max(width, 400);
+    let w = Math.max(width, box.width / 1.1); // never larger than life
     let h = w / aspect;
     if (h < height) { h = height; w = h * aspect; }
     // Very large graphs start readable (left edge, full height of a few ranks) rather than as dots.

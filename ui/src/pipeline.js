@@ -1,5 +1,5 @@
 // The pipeline page: the DAG, a task's details on selection, and the trigger form.
-import { DagView } from "./graph.js";
+import { DagView, expandGraph } from "./graph.js";
 import { initTriggerForm } from "./form.js";
 import { $, esc, readJson } from "./util.js";
 
@@ -41,7 +41,7 @@ function showTask(node) {
 
 export async function initPipelinePage() {
   initTriggerForm();
-  const graph = readJson("graph-data");
+  const graph = expandGraph(readJson("graph-data"));
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
   const dag = new DagView($("#graph"), graph, { onSelect: (id) => showTask(byId.get(id)) });
   await dag.draw($("#graph-status"));

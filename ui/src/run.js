@@ -1,15 +1,15 @@
 // The run page: the DAG coloured by task-run state and kept live over Server-Sent
 // Events, a Gantt timeline of attempts, a task-run panel (attempts, errors, log tail,
 // artifacts), and the cancel / resume / rerun buttons.
-import { DagView } from "./graph.js";
+import { DagView, expandGraph } from "./graph.js";
 import { drawGantt } from "./gantt.js";
-import { $, $$, duration, postJson, problemOf, readJson, stateBadge, timestamp } from "./util.js";
+import { $, $$, duration, esc, postJson, problemOf, readJson, stateBadge, timestamp } from "./util.js";
 
 const DONE = new Set(["succeeded", "cached", "failed", "upstream_failed", "cancelled"]);
 const ORDER = ["running", "ready", "pending", "succeeded", "cached", "failed", "upstream_failed", "cancelled"];
 
 export function initRunPage() {
-  const graph = readJson("graph-data");
+  const graph = expandGraph(readJson("graph-data"));
   const data = readJson("run-data");
   const page = new RunPage(graph, data);
   page.start();
@@ -133,7 +133,22 @@ class RunPage {
     $("#counts").innerHTML = ORDER.filter((s) => counts[s]).map((s) => `<li>${stateBadge(s).replace("</span>", ` ${counts[s]}</span>`)}</li>`).join("");
   }
 
+  // The list is built when first shown: a run of thousands of task runs opens faster
+  // without thousands of rows it may never show.
+  renderList() {
+    if (this.listRendered) return;
+    this.listRendered = true;
+    const label = (tr) => (tr.map_index >= 0 ? `${tr.node}[${tr.map_index}]` : tr.node);
+    const task = new Map(this.graph.nodes.map((n) => [n.id, n.task]));
+    $("#task-runs tbody").innerHTML = [...this.taskRuns.values()].map((tr) =>
+      `<tr data-task-run="${tr.id}" data-search="${esc(`${label(tr)} ${task.get(tr.node) || ""}`.toLowerCase())}"${tr.id === this.selectedId ? ' class="selected"' : ""}>` +
+      `<td><a href="#task-run-${tr.id}" data-select="${tr.id}">${esc(label(tr))}</a></td><td>${esc(task.get(tr.node) || "")}</td>` +
+      `<td class="tr-state">${stateBadge(tr.state)}</td><td class="num tr-attempts">${tr.attempts}</td>` +
+      `<td class="tr-started">${timestamp(tr.started_at)}</td><td class="tr-duration">${tr.ended_at && tr.started_at ? duration(tr.ended_at - tr.started_at) : "—"}</td></tr>`).join("");
+  }
+
   updateRow(tr) {
+    if (!this.listRendered) return;
     const row = document.querySelector(`#task-runs tr[data-task-run="${tr.id}"]`);
     if (!row) return;
     $(".tr-state", row).innerHTML = stateBadge(tr.state);
@@ -230,6 +245,7 @@ class RunPage {
         t.tabIndex = on ? 0 : -1;
         document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
       }
+      if (tab.id === "tab-list") this.renderList();
       if (tab.id === "tab-timeline") { this.timelineDirty = true; this.maybeRedrawTimeline(true); }
     };
     tabs.forEach((t, i) => {

@@ -21,7 +21,7 @@ from headwater.store import views as view_store
 from headwater.store import workers as worker_store
 from headwater.store.pipelines import PipelineRow
 from headwater.store.runs import AttemptRow, RunRow, TaskRunRow
-from headwater.store.views import LastRun, QueueDepth, TaskRunProgress
+from headwater.store.views import AttemptSpan, LastRun, QueueDepth, TaskRunProgress
 
 # A worker still marked running but silent this long is not counted as live (the
 # reaper marks it dead after two leases; this covers fleets where no reaper runs).
@@ -49,8 +49,8 @@ class PipelinePage:
 class RunPage:
     run: RunRow
     plan: Plan
-    task_runs: list[TaskRunRow]
-    attempts: list[AttemptRow]
+    task_runs: list[TaskRunProgress]
+    attempts: list[AttemptSpan]
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ def get_run_page(svc: Services, run_id: str) -> RunPage:
         return RunPage(
             run,
             svc.plans.get(conn, run.version_id),
-            run_store.list_task_runs(conn, run_id),
-            run_store.list_attempts(conn, run_id),
+            view_store.list_task_run_states(conn, run_id),
+            view_store.list_attempt_spans(conn, run_id),
         )
 
 

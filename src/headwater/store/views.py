@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from headwater.domain.states import TaskRunState
-from headwater.store.tables import runs, task_runs
+from headwater.store.tables import attempts, runs, task_runs
 
 
 @dataclass(frozen=True)
@@ -55,19 +55,50 @@ class QueueDepth:
     oldest_ready_at: float | None  # available_at of the longest-waiting claimable task run
 
 
-_STATES = sa.select(
-    task_runs.c.id,
-    task_runs.c.node_id,
-    task_runs.c.map_index,
-    task_runs.c.state,
-    task_runs.c.attempts,
-    task_runs.c.started_at,
-    task_runs.c.ended_at,
-).where(task_runs.c.run_id == sa.bindparam("b_run"))
+_STATES = (
+    sa.select(
+        task_runs.c.id,
+        task_runs.c.node_id,
+        task_runs.c.map_index,
+        task_runs.c.state,
+        task_runs.c.attempts,
+        task_runs.c.started_at,
+        task_runs.c.ended_at,
+    )
+    .where(task_runs.c.run_id == sa.bindparam("b_run"))
+    .order_by(task_runs.c.id)
+)
 
 
 def list_task_run_states(conn: Connection, run_id: str) -> list[TaskRunProgress]:
     return [TaskRunProgress(*row) for row in conn.execute(_STATES, {"b_run": run_id})]
+
+
+@dataclass(frozen=True)
+class AttemptSpan:
+    task_run_id: int
+    number: int
+    state: str
+    started_at: float
+    ended_at: float | None
+
+
+_SPANS = (
+    sa.select(
+        attempts.c.task_run_id,
+        attempts.c.number,
+        attempts.c.state,
+        attempts.c.started_at,
+        attempts.c.ended_at,
+    )
+    .where(attempts.c.run_id == sa.bindparam("b_run"))
+    .order_by(attempts.c.id)
+)
+
+
+def list_attempt_spans(conn: Connection, run_id: str) -> list[AttemptSpan]:
+    """When each attempt of a run ran (for a timeline): no errors, no tracebacks."""
+    return [AttemptSpan(*row) for row in conn.execute(_SPANS, {"b_run": run_id})]
 
 
 def find_run_state(conn: Connection, run_id: str) -> tuple[str, float | None] | None:

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from headwater.api.problems import problem
 from headwater.domain.states import RunState, TaskRunState
 from headwater.services.context import Services
 from headwater.services.views import (
@@ -25,6 +26,7 @@ from headwater.services.workers import list_workers
 from headwater.store import runs as run_store
 from headwater.web.format import FILTERS
 from headwater.web.graphs import pipeline_graph, run_progress
+from headwater.web.layouts import Layout, LayoutCache, fits
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -39,6 +41,12 @@ def install(app: FastAPI, svc: Services) -> None:
     templates.env.globals["run_states"] = [s.value for s in RunState]
     templates.env.globals["task_run_states"] = [s.value for s in TaskRunState]
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+    layouts = LayoutCache()
+
+    def graph_of(plan: Any) -> dict[str, Any]:
+        graph = pipeline_graph(plan)
+        graph["layout"] = layouts.find(graph["version"])
+        return graph
 
     def page(request: Request, name: str, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, name, context)
@@ -56,7 +64,7 @@ def install(app: FastAPI, svc: Services) -> None:
             request,
             "pipeline.html",
             view=view,
-            graph=pipeline_graph(view.plan),
+            graph=graph_of(view.plan),
             recent=recent,
             nav="pipelines",
         )
@@ -108,7 +116,7 @@ def install(app: FastAPI, svc: Services) -> None:
             request,
             "run.html",
             view=view,
-            graph=pipeline_graph(view.plan),
+            graph=graph_of(view.plan),
             progress=run_progress(view),
             nav="runs",
         )
@@ -117,6 +125,27 @@ def install(app: FastAPI, svc: Services) -> None:
     async def task_run(request: Request, run_id: str, task_run_id: int) -> HTMLResponse:
         detail = await run_in_threadpool(get_task_run_detail, svc, run_id, task_run_id)
         return page(request, "task_run.html", d=detail)
+
+    @app.put("/ui/pipelines/{name}/layout", include_in_schema=False, status_code=204)
+    async def put_layout(name: str, version: str, layout: Layout = Body()) -> Response:
+        """A browser's layout of the pipeline's current version, kept for later pages."""
+        view = await run_in_threadpool(get_pipeline_page, svc, name)
+        graph = pipeline_graph(view.plan)
+        if graph["version"] != version:
+            return problem(
+                409, "conflict", "Not the current version", f"{name} is now at {graph['version']}"
+            )
+        wrong = fits(layout, graph)
+        if wrong is not None:
+            return problem(
+                422,
+                "invalid-request",
+                "Layout does not fit",
+                wrong,
+                [{"path": wrong.split(":")[0], "message": wrong}],
+            )
+        layouts.put(version, layout)
+        return Response(status_code=204)
 
     @app.get("/workers", include_in_schema=False)
     async def workers(request: Request) -> HTMLResponse:

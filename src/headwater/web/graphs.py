@@ -13,31 +13,37 @@ from headwater.services.views import RunPage
 
 
 def pipeline_graph(plan: Plan) -> dict[str, Any]:
+    """Tasks once by name (a big pipeline calls few tasks many times), nodes as
+    [id, task, map parameter or null, source or null] in topological order, and edges."""
     spec, graph = plan.spec, plan.graph
+    tasks = {
+        task.name: {
+            "kind": task.kind,
+            "description": task.description,
+            "retries": task.retries,
+            "timeout_seconds": task.timeout_seconds,
+            "queue": task.queue,
+            "cache": task.cache,
+            "tags": list(task.tags),
+            "source": str(task.source) if task.source else None,
+            "callable": task.callable,
+            "command": task.command,
+            "params_schema": task.params_schema,
+        }
+        for task in spec.tasks.values()
+    }
     nodes = []
     for node_id in graph.order:
         node = spec.node_map[node_id]
-        task = spec.tasks[node.task]
-        nodes.append(
-            {
-                "id": node_id,
-                "task": task.name,
-                "kind": task.kind,
-                "description": task.description,
-                "map": node.map,
-                "retries": task.retries,
-                "timeout_seconds": task.timeout_seconds,
-                "queue": task.queue,
-                "cache": task.cache,
-                "tags": list(task.tags),
-                "source": str(node.source or task.source or ""),
-                "callable": task.callable,
-                "command": task.command,
-                "params_schema": task.params_schema,
-            }
-        )
+        nodes.append([node_id, node.task, node.map, str(node.source) if node.source else None])
     edges = [[up, n] for n in graph.order for up in sorted(graph.upstream[n])]
-    return {"version": spec.content_hash, "pipeline": spec.name, "nodes": nodes, "edges": edges}
+    return {
+        "version": spec.content_hash,
+        "pipeline": spec.name,
+        "tasks": tasks,
+        "nodes": nodes,
+        "edges": edges,
+    }
 
 
 def run_progress(view: RunPage) -> dict[str, Any]:
@@ -51,12 +57,11 @@ def run_progress(view: RunPage) -> dict[str, Any]:
         },
         # [id, node, map_index, state, attempts, started_at, ended_at]
         "task_runs": [
-            [t.id, t.node_id, t.map_index, t.state.value, t.attempts, t.started_at, t.ended_at]
+            [t.id, t.node, t.map_index, t.state, t.attempts, t.started_at, t.ended_at]
             for t in view.task_runs
         ],
         # [task_run_id, number, state, started_at, ended_at]
         "attempts": [
-            [a.task_run_id, a.number, a.state.value, a.started_at, a.ended_at]
-            for a in view.attempts
+            [a.task_run_id, a.number, a.state, a.started_at, a.ended_at] for a in view.attempts
         ],
     }
