@@ -66,7 +66,15 @@ export function initSchedulesPage() {
   $$("[data-source]").forEach((box) => loadSchedules(box));
 }
 
-const WHEN_KEYS = ["next_fire_at", "next_run_at", "next_at", "next_fire_time"];
+const WHEN_KEYS = ["next_fire_at", "next_run_at", "next_tick_at", "next_at", "next_fire_time"];
+
+// What a schedule fires on (its cron) or what a sensor watches (its kind and target).
+function trigger(s) {
+  if (s.cron) return `<code>${esc(s.cron)}</code>${s.timezone ? ` <span class="muted small">${esc(s.timezone)}</span>` : ""}`;
+  const c = s.config || {};
+  const target = c.glob || c.path || c.pattern || c.url || (s.hook_url ? s.hook_url : "");
+  return `${s.kind ? `<span class="tag">${esc(s.kind)}</span> ` : ""}<code>${esc(target)}</code>`;
+}
 
 async function loadSchedules(box) {
   const kind = box.dataset.kind;
@@ -86,7 +94,7 @@ async function loadSchedules(box) {
       const next = WHEN_KEYS.map((k) => s[k]).find((v) => v != null);
       const nextText = next == null ? "—" : typeof next === "number" ? new Date(next * 1000).toISOString().replace("T", " ").slice(0, 19) : esc(next);
       return `<tr><td><strong>${esc(s.name)}</strong></td><td><a href="/pipelines/${esc(s.pipeline)}">${esc(s.pipeline)}</a></td>` +
-        `<td><code>${esc(s.cron || s.pattern || s.path || s.glob || "")}</code>${s.timezone ? ` <span class="muted small">${esc(s.timezone)}</span>` : ""}</td>` +
+        `<td>${trigger(s)}${s.last_error ? `<div class="error">${esc(s.last_error)}</div>` : ""}</td>` +
         `<td>${nextText}</td><td>${paused ? '<span class="tag">paused</span>' : stateBadge("running").replace(">running<", ">active<")}</td>` +
         `<td class="actions"><button type="button" class="small" data-toggle="${esc(s.name)}" data-paused="${paused}">${paused ? "Resume" : "Pause"}</button></td></tr>`;
     }).join("") + "</tbody></table><p class=\"form-error\" role=\"alert\" hidden></p>";
