@@ -215,3 +215,11 @@ def test_a_browser_layout_is_checked_then_served_to_later_pages(
     page = client.get(f"/runs/{run_id}").text
     embedded = page.split('id="graph-data">', 1)[1].split("</script>", 1)[0]
     assert json.loads(embedded)["layout"]["nodes"] == [[40.0, 20.0], [200.0, 20.0]]
+
+
+def test_an_unknown_run_or_pipeline_is_a_404_page(client: TestClient) -> None:
+    for path in ("/runs/nope", "/pipelines/nope", "/runs/nope/task-runs/1"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Not found" in response.text

@@ -195,7 +195,7 @@ export class DagView {
     // Very large graphs start readable (left edge, full height of a few ranks) rather than as dots.
     const maxW = 2600;
     if (w > maxW) { w = maxW; h = w / aspect; }
-    this.setView([(width - w) / 2 > 0 ? (width - w) / 2 : 0, Math.min(0, (height - h) / 2), w, h]);
+    this.setView([(width - w) / 2, Math.min(0, (height - h) / 2), w, h]);
   }
 
   setView(view) {
