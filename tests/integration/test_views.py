@@ -111,10 +111,10 @@ def test_progress_depths_and_last_runs(services: Services, run_id: str) -> None:
         ("first", "ready", 0),
         ("second", "pending", 0),
     }
-    _, depths = list_queue_depths(services)
+    depths = list_queue_depths(services)
     assert [(d.queue, d.ready, d.running) for d in depths] == [("default", 1, 0)]
     _claim(services)
-    _, depths = list_queue_depths(services)
+    depths = list_queue_depths(services)
     assert [(d.queue, d.ready, d.running) for d in depths] == [("default", 0, 1)]
     (overview,) = list_pipeline_overviews(services)
     assert overview.name == "chain"

@@ -92,6 +92,54 @@ def test_cancel_a_running_run_from_its_page(page: Any, ui_server: str) -> None:
     shot(page, "run-cancelled")
 
 
+def test_follow_the_log_of_a_running_task(page: Any, ui_server: str) -> None:
+    run_id = start_run(ui_server, "ticker", seconds=4)
+    page.goto(f"{ui_server}/runs/{run_id}")
+    expect(page.locator("#graph g.node.s-running")).to_have_count(1, timeout=15_000)
+    page.locator("#graph g.node").first.click()
+    page.get_by_role("button", name="Follow log").click()
+    log = page.locator(".log pre")
+    expect(log).to_contain_text("tick 3", timeout=15_000)
+    shot(page, "run-log-tail")
+    # The tail keeps growing while the task runs, then says the log has ended.
+    expect(log).to_contain_text("tick 12", timeout=15_000)
+    expect(page.locator(".log-status")).to_contain_text("End of log", timeout=20_000)
+
+
+def test_download_an_artifact_of_a_task_run(page: Any, ui_server: str) -> None:
+    run_id = start_run(ui_server, "hello", name="Grace", options={"repeat": 2})
+    assert wait_run(ui_server, run_id)["state"] == "succeeded"
+    page.goto(f"{ui_server}/runs/{run_id}")
+    page.locator("#graph g.node", has_text="greet").click()
+    link = page.locator("#task-run-panel .artifacts a", has_text="greeting.txt")
+    with page.expect_download() as info:
+        link.click()
+    download = info.value
+    assert download.suggested_filename == "greeting.txt"
+    with open(download.path(), encoding="utf-8") as handle:
+        assert handle.read() == "hello Grace! hello Grace!\n"
+    expect(page.locator("#task-run-panel")).to_contain_text(
+        '"greeting": "hello Grace! hello Grace!"'
+    )
+    shot(page, "run-artifacts")
+
+
+def test_resume_and_rerun_buttons_start_new_runs(page: Any, ui_server: str) -> None:
+    failed = start_run(ui_server, "broken")
+    wait_run(ui_server, failed)
+    page.goto(f"{ui_server}/runs/{failed}")
+    page.get_by_role("button", name="Resume from failure").click()
+    page.wait_for_url(re.compile(r"/runs/(?!" + failed + r")[0-9a-f]{32}$"))
+    resumed = page.url.rsplit("/", 1)[1]
+    expect(page.locator(".facts")).to_contain_text("Resumed from")
+    assert httpx.get(f"{ui_server}/api/v1/runs/{resumed}").json()["resumed_from"] == failed
+    expect(page.locator("#run-state")).to_have_attribute("data-state", "failed")
+    page.get_by_role("button", name="Rerun").click()
+    page.wait_for_url(re.compile(r"/runs/(?!" + resumed + r")[0-9a-f]{32}$"))
+    rerun = page.url.rsplit("/", 1)[1]
+    assert httpx.get(f"{ui_server}/api/v1/runs/{rerun}").json()["args"] == {}
+
+
 def test_timeline_and_task_run_list_of_a_run(page: Any, ui_server: str) -> None:
     run_id = start_run(ui_server, "hello", name="Lin")
     wait_run(ui_server, run_id)

@@ -203,6 +203,8 @@ class RunPage {
     const box = document.getElementById(`log-${id}`);
     const open = button.getAttribute("aria-expanded") === "true";
     button.setAttribute("aria-expanded", String(!open));
+    button.dataset.label ??= button.textContent;
+    button.textContent = open ? button.dataset.label : "Hide log";
     if (open) { box.hidden = true; this.logs.get(id)?.close(); this.logs.delete(id); return; }
     box.hidden = false;
     box.innerHTML = '<pre tabindex="0" aria-label="log"></pre><div class="log-status" role="status">Connecting…</div>';
@@ -213,7 +215,7 @@ class RunPage {
     source.addEventListener("open", () => { status.textContent = "Following…"; });
     source.addEventListener("log", (e) => {
       const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
-      pre.append(e.data.endsWith("\n") ? e.data : `${e.data}\n`);
+      pre.append(e.data); // the exact bytes: a chunk may end mid-line
       if (atBottom) pre.scrollTop = pre.scrollHeight;
     });
     source.addEventListener("end", (e) => {

@@ -17,11 +17,13 @@ from headwater.services.plans import Plan
 from headwater.store import limits as limit_store
 from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
+from headwater.store import stats as stats_store
 from headwater.store import views as view_store
 from headwater.store import workers as worker_store
 from headwater.store.pipelines import PipelineRow
 from headwater.store.runs import AttemptRow, RunRow, TaskRunRow
-from headwater.store.views import AttemptSpan, LastRun, QueueDepth, TaskRunProgress
+from headwater.store.stats import QueueStats
+from headwater.store.views import AttemptSpan, LastRun, TaskRunProgress
 
 # A worker still marked running but silent this long is not counted as live (the
 # reaper marks it dead after two leases; this covers fleets where no reaper runs).
@@ -212,11 +214,9 @@ def _when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def list_queue_depths(svc: Services) -> tuple[float, list[QueueDepth]]:
-    """(now by the database clock, per-queue depths)."""
+def list_queue_depths(svc: Services) -> list[QueueStats]:
     with svc.db.read() as conn:
-        now = svc.db.clock(conn)
-        return now, view_store.queue_depths(conn, now)
+        return stats_store.queue_stats(conn, svc.db.clock(conn))
 
 
 __all__ = [

@@ -47,14 +47,6 @@ class LastRun:
     ended_at: float | None
 
 
-@dataclass(frozen=True)
-class QueueDepth:
-    queue: str
-    ready: int
-    running: int
-    oldest_ready_at: float | None  # available_at of the longest-waiting claimable task run
-
-
 _STATES = (
     sa.select(
         task_runs.c.id,
@@ -124,31 +116,6 @@ def last_runs(conn: Connection) -> dict[str, LastRun]:
         row.pipeline: LastRun(row.id, row.state, row.created_at, row.ended_at)
         for row in conn.execute(query)
     }
-
-
-def queue_depths(conn: Connection, now: float) -> list[QueueDepth]:
-    """Per queue that has open work: ready and running task runs (map parents left out,
-    they never run themselves), and when the oldest claimable one became claimable."""
-    ready = task_runs.c.state == TaskRunState.READY.value
-    claimable = sa.and_(ready, task_runs.c.available_at <= now)
-    query = (
-        sa.select(
-            task_runs.c.queue,
-            sa.func.sum(sa.case((ready, 1), else_=0)),
-            sa.func.sum(sa.case((task_runs.c.state == TaskRunState.RUNNING.value, 1), else_=0)),
-            sa.func.min(sa.case((claimable, task_runs.c.available_at), else_=None)),
-        )
-        .where(
-            task_runs.c.state.in_([TaskRunState.READY.value, TaskRunState.RUNNING.value]),
-            task_runs.c.is_map_parent == sa.false(),
-        )
-        .group_by(task_runs.c.queue)
-        .order_by(task_runs.c.queue)
-    )
-    return [
-        QueueDepth(queue, int(n_ready or 0), int(n_running or 0), oldest)
-        for queue, n_ready, n_running, oldest in conn.execute(query)
-    ]
 
 
 def ready_ahead(conn: Connection, queue: str, priority: int, task_run_id: int, now: float) -> int:

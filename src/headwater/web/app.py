@@ -186,8 +186,8 @@ def _operations_pages(app: FastAPI, pages: Pages) -> None:
 
     @app.get("/queues", include_in_schema=False)
     async def queues(request: Request) -> HTMLResponse:
-        now, depths = await pages.read(list_queue_depths)
-        return pages.page(request, "queues.html", queues=depths, now=now, nav="queues")
+        depths = await pages.read(list_queue_depths)
+        return pages.page(request, "queues.html", queues=depths, nav="queues")
 
     @app.get("/schedules", include_in_schema=False)
     async def schedules(request: Request) -> HTMLResponse:
