@@ -1,5 +1,5 @@
 // Lists: pipeline search and schedules, runs with live state changes, schedules and sensors.
-import { $, $$, duration, esc, postJson, problemOf, stateBadge } from "./util.js";
+import { $, $$, RUN_ENDED, duration, esc, postJson, problemOf, stateBadge } from "./util.js";
 
 const RUNS_POLL_MS = 3000;
 
@@ -23,7 +23,7 @@ async function fillSchedules(rows) {
     const mine = items.filter((s) => s.pipeline === r.dataset.pipeline);
     if (!mine.length) continue;
     r.querySelector(".schedule").innerHTML = mine.map((s) =>
-      `<code>${esc(s.cron || s.schedule || s.name)}</code>${s.paused || s.enabled === false ? ' <span class="tag">paused</span>' : ""}`).join("<br>");
+      `${trigger(s)}${s.paused || s.enabled === false || s.state === "paused" ? ' <span class="tag">paused</span>' : ""}`).join("<br>");
   }
 }
 
@@ -39,7 +39,7 @@ async function fetchList(url) {
 export function initRunsPage() {
   const rows = new Map($$("#runs tbody tr").map((r) => [r.dataset.run, r]));
   const tick = async () => {
-    const open = [...rows.values()].filter((r) => r.dataset.state === "running");
+    const open = [...rows.values()].filter((r) => !RUN_ENDED.has(r.dataset.state));
     for (const r of open) r.querySelector(".run-duration").textContent = duration(Date.now() / 1000 - Number(r.querySelector(".run-duration").dataset.created));
     if (!open.length) return;
     const params = new URLSearchParams(location.search);
@@ -70,6 +70,7 @@ const WHEN_KEYS = ["next_fire_at", "next_run_at", "next_tick_at", "next_at", "ne
 
 // What a schedule fires on (its cron) or what a sensor watches (its kind and target).
 function trigger(s) {
+  if (s.interval_seconds) return `every ${esc(s.interval_seconds)} s`;
   if (s.cron) return `<code>${esc(s.cron)}</code>${s.timezone ? ` <span class="muted small">${esc(s.timezone)}</span>` : ""}`;
   const c = s.config || {};
   const target = c.glob || c.path || c.pattern || c.url || (s.hook_url ? s.hook_url : "");
@@ -90,8 +91,8 @@ async function loadSchedules(box) {
   if (!items.length) { box.innerHTML = `<p class="muted">No ${kind}s yet.</p>`; return; }
   box.innerHTML = `<table class="grid"><thead><tr><th>Name</th><th>Pipeline</th><th>${kind === "schedule" ? "Cron" : "Watches"}</th><th>Next (UTC)</th><th>State</th><th><span class="visually-hidden">Actions</span></th></tr></thead><tbody>` +
     items.map((s) => {
-      const paused = s.paused === true || s.enabled === false;
-      const next = WHEN_KEYS.map((k) => s[k]).find((v) => v != null);
+      const paused = s.paused === true || s.enabled === false || s.state === "paused";
+      const next = (s.next_fire_times || [])[0] ?? WHEN_KEYS.map((k) => s[k]).find((v) => v != null);
       const nextText = next == null ? "—" : typeof next === "number" ? new Date(next * 1000).toISOString().replace("T", " ").slice(0, 19) : esc(next);
       return `<tr><td><strong>${esc(s.name)}</strong></td><td><a href="/pipelines/${esc(s.pipeline)}">${esc(s.pipeline)}</a></td>` +
         `<td>${trigger(s)}${s.last_error ? `<div class="error">${esc(s.last_error)}</div>` : ""}</td>` +

@@ -3,7 +3,7 @@
 // artifacts), and the cancel / resume / rerun buttons.
 import { DagView, expandGraph } from "./graph.js";
 import { drawGantt } from "./gantt.js";
-import { $, $$, duration, esc, postJson, problemOf, readJson, stateBadge, timestamp } from "./util.js";
+import { $, $$, RUN_ENDED, duration, esc, postJson, problemOf, readJson, stateBadge, timestamp } from "./util.js";
 
 const DONE = new Set(["succeeded", "cached", "failed", "upstream_failed", "cancelled"]);
 const ORDER = ["running", "ready", "pending", "succeeded", "cached", "failed", "upstream_failed", "cancelled"];
@@ -69,7 +69,7 @@ class RunPage {
     const fromHash = /^#task-run-(\d+)$/.exec(location.hash);
     await this.dag.draw($("#graph-status"));
     if (fromHash) this.selectTaskRun(Number(fromHash[1]));
-    if (this.run.state === "running") this.listen();
+    if (!RUN_ENDED.has(this.run.state)) this.listen();
   }
 
   listen() {
@@ -107,7 +107,7 @@ class RunPage {
     if (state === this.run.state) return;
     this.run.state = state;
     this.showRunState();
-    if (state !== "running") {
+    if (RUN_ENDED.has(state)) {
       this.run.ended_at = Date.now() / 1000;
       $("#run-ended").textContent = timestamp(this.run.ended_at);
       $("#run-duration").textContent = duration(this.run.ended_at - this.run.created_at);
@@ -119,9 +119,9 @@ class RunPage {
     el.dataset.state = this.run.state;
     el.innerHTML = stateBadge(this.run.state);
     const s = this.run.state;
-    $('[data-action="cancel"]').hidden = s !== "running";
-    $('[data-action="resume"]').hidden = !(s === "failed" || s === "cancelled");
-    $('[data-action="rerun"]').hidden = s === "running";
+    $('[data-action="cancel"]').hidden = RUN_ENDED.has(s);
+    $('[data-action="resume"]').hidden = !(s === "failed" || s === "cancelled" || s === "expired");
+    $('[data-action="rerun"]').hidden = !RUN_ENDED.has(s);
   }
 
   renderCounts() {
@@ -269,12 +269,12 @@ class RunPage {
     this.timelineBusy = true;
     try {
       if (!now) await new Promise((r) => setTimeout(r, 1000)); // at most one redraw a second
-      if (this.run.state === "running" || !this.attemptsFresh) {
+      if (!RUN_ENDED.has(this.run.state) || !this.attemptsFresh) {
         const response = await fetch(`/api/v1/runs/${this.run.id}`);
         if (response.ok) {
           const run = await response.json();
           this.attempts = run.task_runs.flatMap((tr) => tr.attempts.map((a) => [tr.id, a.number, a.state, a.started_at, a.ended_at]));
-          this.attemptsFresh = run.state !== "running";
+          this.attemptsFresh = RUN_ENDED.has(run.state);
         }
       }
       this.timelineDirty = false;

@@ -46,3 +46,6 @@ export async function postJson(url, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
 }
+
+// Run states after which nothing changes (a queued run has not started yet).
+export const RUN_ENDED = new Set(["succeeded", "failed", "cancelled", "expired"]);

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from headwater.domain.states import RunState
+from headwater.domain.states import RUN_TERMINAL
 from headwater.services.context import Services
 from headwater.services.views import list_task_run_progress
 
@@ -60,7 +60,7 @@ async def _stream(
         {"run": {"id": run_id, "state": state}, "task_runs": [r.as_dict() for r in rows]},
     )
     quiet_since = time.monotonic()
-    while state == RunState.RUNNING:
+    while state not in RUN_TERMINAL:
         await asyncio.sleep(EVENTS_POLL_SECONDS)
         if await request.is_disconnected():
             return
