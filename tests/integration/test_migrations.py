@@ -1,10 +1,12 @@
 """Schema migrations on both backends: Alembic builds exactly the tables' metadata,
-`HEAD_REVISION` is Alembic's head, `ensure_schema` is idempotent, and the in-memory
-shortcut (`metadata.create_all`) builds the same schema as the migrations.
+`HEAD_REVISION` is Alembic's head, `ensure_schema` is idempotent, a new database is
+created from the metadata (no Alembic) with the same schema the migrations build, and
+an older one is upgraded by Alembic.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,12 +39,20 @@ TABLES = {t.name for t in metadata.sorted_tables} | {"alembic_version"}
 def empty_db(database_url: str) -> Iterator[Database]:
     """A database with no tables at all (a new SQLite file, or a new PostgreSQL database;
     the shared test database already holds the schema)."""
-    if database_url.startswith("sqlite"):
-        db = open_database(database_url)
+    with _new_database(database_url) as db:
+        yield db
+
+
+@contextlib.contextmanager
+def _new_database(url_text: str) -> Iterator[Database]:
+    """`url_text` itself for SQLite (a new file or memory); for PostgreSQL a new database
+    on the same server, dropped afterwards."""
+    if url_text.startswith("sqlite"):
+        db = open_database(url_text)
         yield db
         db.dispose()
         return
-    url = sa.engine.make_url(database_url)
+    url = sa.engine.make_url(url_text)
     name = f"headwater_migrate_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -177,25 +187,49 @@ def test_ensure_schema_twice_on_an_in_memory_database_is_a_no_op() -> None:
         db.dispose()
 
 
-def test_the_in_memory_schema_equals_the_migrated_schema(empty_db: Database) -> None:
-    upgrade(empty_db)
-    memory = open_database("sqlite://")
-    try:
-        ensure_schema(memory)
-        in_memory = _schema(memory)
-        assert current_revision_of(memory) == HEAD_REVISION
-    finally:
-        memory.dispose()
-    migrated = _schema(empty_db)
+def test_a_new_database_is_created_without_alembic_and_equals_the_migrated_schema(
+    empty_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh project skips Alembic (its import alone costs a few hundred ms) and still
+    gets exactly the schema the migrations build, version table included."""
 
-    if empty_db.dialect != "sqlite":
-        # Only names, keys, nullability and index columns compare across dialects.
-        for schema in (in_memory, migrated):
-            for table in schema.values():
-                table["columns"] = {name: col[0] for name, col in table["columns"].items()}
-                table["indexes"] = {name: ix[:2] for name, ix in table["indexes"].items()}
-    assert set(in_memory) == set(migrated) == TABLES
-    # Alembic gives its own version table a primary key, the in-memory shortcut does not;
-    # it holds one row, so only headwater's tables are compared in full.
-    del in_memory["alembic_version"], migrated["alembic_version"]
-    assert in_memory == migrated
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("ensure_schema ran Alembic on a new database")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(migrate, "upgrade", refuse)
+        ensure_schema(empty_db)
+    assert current_revision_of(empty_db) == HEAD_REVISION
+    created = _schema(empty_db)
+
+    with empty_db.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        assert compare_metadata(context, metadata) == []
+    other = (
+        "sqlite://"
+        if empty_db.dialect == "sqlite"
+        else empty_db.engine.url.render_as_string(hide_password=False)
+    )
+    with _new_database(other) as migrated_db:
+        upgrade(migrated_db)
+        migrated = _schema(migrated_db)
+    assert set(created) == TABLES
+    assert created == migrated
+
+
+def test_a_database_of_an_older_revision_is_upgraded_by_alembic(empty_db: Database) -> None:
+    upgrade(empty_db, "0003")
+    with empty_db.write() as conn:
+        conn.execute(
+            pipelines.insert().values(
+                name="kept", origin="code", created_at=time.time(), updated_at=time.time()
+            )
+        )
+
+    ensure_schema(empty_db)
+
+    assert current_revision_of(empty_db) == HEAD_REVISION
+    with empty_db.read() as conn:
+        assert conn.execute(sa.select(pipelines.c.name)).scalars().all() == ["kept"]

@@ -34,8 +34,7 @@ def upgrade(db: Database, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with db.write() as conn:
-        if db.dialect == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        _lock_migrations(db, conn)
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 
@@ -43,18 +42,44 @@ def upgrade(db: Database, revision: str = "head") -> None:
 def ensure_schema(db: Database) -> None:
     """Create or upgrade the schema if it is not current.
 
-    An in-memory database (tests, `headwater.run` in a user's pytest) is created from
-    the table metadata directly: the same schema, without Alembic's start-up cost.
+    A new, empty database (a fresh project, an in-memory one in a user's pytest) is
+    created from the table metadata and stamped with the head revision: the same schema
+    as the migrations give (a test compares them), without Alembic's start-up cost.
+    Alembic runs only to upgrade a database made by an older version.
     """
-    if db.is_memory:
-        with db.write() as conn:
+    if not db.is_memory:
+        with db.read() as conn:
             if current_revision(conn) == HEAD_REVISION:
                 return
+    with db.write() as conn:
+        _lock_migrations(db, conn)
+        revision = current_revision(conn)
+        if revision == HEAD_REVISION:
+            return
+        if revision is None and not _has_any_table(conn):
             metadata.create_all(conn)
-            conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
-            conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": HEAD_REVISION})
-        return
-    with db.read() as conn:
-        if current_revision(conn) == HEAD_REVISION:
+            _stamp(conn, HEAD_REVISION)
             return
     upgrade(db)
+
+
+def _lock_migrations(db: Database, conn: Connection) -> None:
+    # SQLite's write transaction is already exclusive; PostgreSQL needs the lock.
+    if db.dialect == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+
+
+def _has_any_table(conn: Connection) -> bool:
+    existing = set(sa.inspect(conn).get_table_names())
+    return any(name in existing for name in metadata.tables)
+
+
+def _stamp(conn: Connection, revision: str) -> None:
+    """The version table exactly as Alembic makes it, so later upgrades carry on."""
+    conn.execute(
+        sa.text(
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+            "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+        )
+    )
+    conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": revision})
