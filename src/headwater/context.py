@@ -25,8 +25,14 @@ class TaskContext:
     node_id: str
     map_index: int  # -1 unless this task run is one element of a .map
     attempt: int
-    output_dir: Path
+    staging_path: Path  # output_dir, before anything asked for it
     artifact_root: str  # where output_dir's files are stored once the attempt succeeds
+
+    @property
+    def output_dir(self) -> Path:
+        """The folder whose files are kept with the output (created on first use)."""
+        self.staging_path.mkdir(parents=True, exist_ok=True)
+        return self.staging_path
 
     def artifact_uri(self, name: str) -> str:
         """The path or URL file `name` of `output_dir` will have once stored."""

@@ -153,6 +153,7 @@ def test_recommit_replaces_content_and_drops_stale_files(store: ArtifactStore) -
 def test_staged_files_keep_their_subfolders(store: ArtifactStore) -> None:
     prefix = store.prefix("sales", "report", "cd34")
     with store.staging_dir() as staged:
+        staged.mkdir()
         (staged / "clean.csv").write_bytes(b"id\n1\n")
         (staged / "reports").mkdir()
         (staged / "reports" / "a.txt").write_bytes(b"all good")
@@ -171,7 +172,25 @@ def test_staged_files_keep_their_subfolders(store: ArtifactStore) -> None:
 def test_staging_dirs_are_fresh_and_separate(store: ArtifactStore) -> None:
     with store.staging_dir() as first, store.staging_dir() as second:
         assert first != second
-        assert list(first.iterdir()) == []
+        # Not created until a task writes a file (most never do).
+        assert not first.exists()
+        assert not second.exists()
+
+
+def test_a_staging_dir_nobody_created_commits_only_the_given_files(store: ArtifactStore) -> None:
+    prefix = store.prefix("sales", "report", "ef56")
+    with store.staging_dir() as staged:
+        store.commit(prefix, {"output.json": OUTPUT}, staged_dir=staged)
+    assert [i.name for i in store.list(prefix)] == ["output.json"]
+
+
+def test_closing_the_store_removes_its_staging_folders(store: ArtifactStore) -> None:
+    with store.staging_dir() as staged:
+        staged.mkdir()
+        (staged / "left.txt").write_bytes(b"x")
+        store.close()
+        assert not staged.exists()
+        assert not staged.parent.exists()
 
 
 @pytest.mark.parametrize(
@@ -203,6 +222,7 @@ def test_logs_are_readable_in_byte_ranges_before_and_after_publishing(
 ) -> None:
     prefix = store.prefix("sales", "clean", "ab12")
     log_dir = store.log_dir(prefix, LABEL)
+    log_dir.mkdir(parents=True)  # by the attempt's first write
     (log_dir / "combined.log").write_bytes(b"0123456789")
 
     assert store.read_log(prefix, LABEL, "combined.log") == b"0123456789"
@@ -220,7 +240,9 @@ def test_logs_are_readable_in_byte_ranges_before_and_after_publishing(
 
 def test_logs_live_beside_outputs_and_survive_the_commit(store: ArtifactStore) -> None:
     prefix = store.prefix("sales", "clean", "ab12")
-    (store.log_dir(prefix, LABEL) / "combined.log").write_bytes(b"started\n")
+    log_dir = store.log_dir(prefix, LABEL)
+    log_dir.mkdir(parents=True)
+    (log_dir / "combined.log").write_bytes(b"started\n")
     store.publish_logs(prefix, LABEL)
 
     store.commit(prefix, {"output.json": OUTPUT})
@@ -270,7 +292,7 @@ def test_local_commit_leaves_no_temp_files(tmp_path: Path, monkeypatch: pytest.M
     store = LocalArtifactStore(tmp_path)
     prefix = store.prefix("sales", "clean", "ab12")
     with store.staging_dir() as staged:
-        (staged / "sub").mkdir()
+        (staged / "sub").mkdir(parents=True)
         (staged / "sub" / "part.csv").write_bytes(b"x")
         store.commit(prefix, {"output.json": OUTPUT}, staged_dir=staged)
     store.commit(prefix, {"output.json": b"again"})

@@ -13,7 +13,10 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import shutil
 import tempfile
+import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -91,7 +94,7 @@ def _sha256_of(source: bytes | Path) -> str:
 def collect_sources(files: Mapping[str, bytes], staged_dir: Path | None) -> dict[str, bytes | Path]:
     """Every file a commit writes, by relative name: given bytes plus the staged folder."""
     sources: dict[str, bytes | Path] = dict(files)
-    if staged_dir is not None:
+    if staged_dir is not None and staged_dir.is_dir():
         for path in sorted(staged_dir.rglob("*")):
             if not path.is_file():
                 continue
@@ -213,13 +216,24 @@ class ArtifactStore(ABC):
 
     @contextmanager
     def staging_dir(self) -> Iterator[Path]:
-        """A fresh local folder for a task to write output files into; removed on exit."""
-        with tempfile.TemporaryDirectory(prefix="headwater-stage-") as path:
-            yield Path(path)
+        """A fresh local path for a task to write output files into, removed on exit.
+        It is not created: most tasks write no files, and whoever writes creates it
+        (`TaskContext.output_dir` does on first use)."""
+        with self._staging_lock:
+            if self._staging_root is None:
+                self._staging_root = Path(tempfile.mkdtemp(prefix="headwater-stage-"))
+            root = self._staging_root
+        path = root / uuid.uuid4().hex
+        try:
+            yield path
+        finally:
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
 
     @abstractmethod
     def log_dir(self, prefix: str, label: str) -> Path:
-        """A local folder where the attempt ``label`` writes its logs while it runs."""
+        """The local folder where the attempt ``label`` writes its logs while it runs
+        (created by the first write)."""
 
     @abstractmethod
     def publish_logs(self, prefix: str, label: str) -> None:
@@ -245,8 +259,14 @@ class ArtifactStore(ABC):
         self._remove_file(prefix, MARKER_NAME)
         self._remove_tree(prefix)
 
-    def close(self) -> None:  # noqa: B027 - optional hook; most stores hold nothing
-        """Release local resources (spool folders); the stored artifacts stay."""
+    _staging_root: Path | None = None
+    _staging_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Release what the store holds: its staging folder, and connections if any."""
+        if self._staging_root is not None:
+            shutil.rmtree(self._staging_root, ignore_errors=True)
+            self._staging_root = None
 
     # -- backend primitives -------------------------------------------------------------
 

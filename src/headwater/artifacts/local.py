@@ -41,9 +41,7 @@ class LocalArtifactStore(ArtifactStore):
 
     def log_dir(self, prefix: str, label: str) -> Path:
         self._check_log(prefix, label)
-        path = self._base / prefix / ATTEMPTS_DIR / label
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return self._base / prefix / ATTEMPTS_DIR / label
 
     def publish_logs(self, prefix: str, label: str) -> None:
         # Logs are written straight into the store; there is nothing to upload.

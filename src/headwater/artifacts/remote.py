@@ -44,9 +44,7 @@ class FsspecArtifactStore(ArtifactStore):
 
     def log_dir(self, prefix: str, label: str) -> Path:
         self._check_log(prefix, label)
-        path = self._spool_dir(prefix, label)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return self._spool_dir(prefix, label)
 
     def publish_logs(self, prefix: str, label: str) -> None:
         self._check_log(prefix, label)
@@ -97,6 +95,7 @@ class FsspecArtifactStore(ArtifactStore):
         shutil.rmtree(Path(self._spool.name, prefix), ignore_errors=True)
 
     def close(self) -> None:
+        super().close()
         self._spool.cleanup()
 
     def _spool_dir(self, prefix: str, label: str) -> Path:

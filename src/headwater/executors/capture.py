@@ -19,7 +19,8 @@ STREAMS = ("stdout", "stderr")
 
 
 class AttemptLog:
-    """Log files of one attempt, created on first write."""
+    """Log files of one attempt, created (with their folder) on first write: most
+    attempts print nothing, and skipping their folders saves a mkdir per task run."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
@@ -34,6 +35,7 @@ class AttemptLog:
             for name in (stream, "combined"):
                 handle = self._files.get(name)
                 if handle is None:
+                    self.log_dir.mkdir(parents=True, exist_ok=True)
                     handle = self._files[name] = (self.log_dir / f"{name}.log").open("ab")
                 handle.write(raw)
                 handle.flush()  # followers (`logs --follow`) read the file as it grows

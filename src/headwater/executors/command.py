@@ -21,6 +21,7 @@ class _CommandExecution(Execution):
         assert ctx.task.command is not None
         self._output: list[Any] = []
         self._bad_output: list[str] = []
+        ctx.output_dir.mkdir(parents=True, exist_ok=True)  # a shell script expects it
         self._child = ChildProcess(
             ["/bin/sh", "-c", ctx.task.command],
             env=command_env(ctx.task, ctx.arguments, ctx.output_dir),
