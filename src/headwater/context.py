@@ -11,7 +11,7 @@ artifact folder when the attempt succeeds, and are discarded if it fails.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,5 +52,9 @@ def current_context() -> TaskContext:
     return found
 
 
-def set_context(ctx: TaskContext | None) -> object:
+def set_context(ctx: TaskContext | None) -> Token[TaskContext | None]:
     return _current.set(ctx)
+
+
+def reset_context(token: Token[TaskContext | None]) -> None:
+    _current.reset(token)

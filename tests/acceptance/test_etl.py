@@ -53,8 +53,9 @@ def test_etl_runs_once_then_is_cached_and_force_runs_it_again(
         "source": "data/orders.csv"
     }
 
+    # Attempt log folders exist for the tasks that printed or logged something.
     attempts_after_first = _attempt_folders(artifacts)
-    assert len(attempts_after_first) == len(TASKS)
+    assert attempts_after_first, "the ETL tasks log their progress"
     mtimes = {p: p.stat().st_mtime_ns for p in (clean, errors, clean_dir / "output.json")}
 
     second = hw("run", "-C", examples, "orders_etl", cwd=tmp_path)
@@ -78,7 +79,7 @@ def test_etl_runs_once_then_is_cached_and_force_runs_it_again(
         TASKS, "succeeded"
     ), explain(forced)
     new_attempts = _attempt_folders(artifacts) - attempts_after_first
-    assert len(new_attempts) == len(TASKS), sorted(p.name for p in new_attempts)
+    assert len(new_attempts) == len(attempts_after_first), sorted(p.name for p in new_attempts)
     assert all(run_id_of(forced) in p.name for p in new_attempts)
     assert clean.stat().st_mtime_ns > mtimes[clean]
 

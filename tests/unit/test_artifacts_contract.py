@@ -137,6 +137,18 @@ def test_truncated_marker_is_not_complete(store: ArtifactStore) -> None:
     assert not store.is_complete(prefix)
 
 
+def test_commit_after_a_crashed_commit_drops_its_leftovers(store: ArtifactStore) -> None:
+    prefix = store.prefix("sales", "clean", "cd34")
+    # A commit that died before its marker: files without `_COMPLETE`.
+    store._prepare_dirs(prefix, ["half.csv"])
+    store._write_file(prefix, "half.csv", b"1,2")
+    assert not store.is_complete(prefix)
+
+    store.commit(prefix, {"output.json": OUTPUT})
+
+    assert [i.name for i in store.list(prefix)] == ["output.json"]
+
+
 def test_recommit_replaces_content_and_drops_stale_files(store: ArtifactStore) -> None:
     prefix = store.prefix("sales", "clean", "ab12")
     store.commit(prefix, {"output.json": b"old", "stale.csv": b"a,b"})
@@ -315,7 +327,6 @@ def test_local_log_dir_is_inside_the_store(tmp_path: Path) -> None:
     prefix = store.prefix("sales", "clean", "ab12")
 
     assert store.log_dir(prefix, LABEL) == tmp_path / "sales/clean/ab12/attempts" / LABEL
-    assert (tmp_path / "sales/clean/ab12/attempts" / LABEL).is_dir()
 
 
 def test_open_artifact_store_picks_the_backend(tmp_path: Path) -> None:

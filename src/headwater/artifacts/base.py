@@ -160,20 +160,25 @@ class ArtifactStore(ABC):
         self._check_prefix(prefix)
         sources = collect_sources(files, staged_dir)
         marker = manifest_bytes(sources)
-        # Marker first: from here until the new marker lands, readers see "not complete"
-        # rather than a mix of old and new files counted as complete.
-        self._remove_file(prefix, MARKER_NAME)
+        # The usual case is a key never stored before: nothing to hide or prune.
+        replacing = self._holds_files(prefix)
+        if replacing:
+            # Marker first: from here until the new marker lands, readers see "not
+            # complete" rather than a mix of old and new files counted as complete.
+            self._remove_file(prefix, MARKER_NAME)
         self._prepare_dirs(prefix, sources)
         for name, source in sorted(sources.items()):
             if isinstance(source, bytes):
                 self._write_file(prefix, name, source)
             else:
                 self._copy_file(prefix, name, source)
-        # Pruning after the writes means two concurrent commits of the same key (at-least-
-        # once delivery) never delete each other's files: both keep the same names.
-        for name, _ in self._list_files(prefix):
-            if name not in sources and not _is_reserved(name):
-                self._remove_file(prefix, name)
+        if replacing:
+            # Pruning after the writes means two concurrent commits of the same key (at-
+            # least-once delivery) never delete each other's files: both keep the same
+            # names. (Two that both found the key new have nothing to prune.)
+            for name, _ in self._list_files(prefix):
+                if name not in sources and not _is_reserved(name):
+                    self._remove_file(prefix, name)
         self._write_file(prefix, MARKER_NAME, marker)
 
     def read_bytes(self, prefix: str, name: str) -> bytes:
@@ -301,6 +306,11 @@ class ArtifactStore(ABC):
     @abstractmethod
     def _list_files(self, prefix: str) -> builtins.list[tuple[str, int]]:
         """(relative name, size) of every file under the prefix, marker and logs included."""
+
+    def _holds_files(self, prefix: str) -> bool:
+        """Whether the prefix holds anything besides attempt logs (a backend may answer
+        True when unsure: that only costs the full replace protocol)."""
+        return any(not name.startswith(f"{ATTEMPTS_DIR}/") for name, _ in self._list_files(prefix))
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ protects against crashes of the process, not of the machine.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import itertools
 import os
 import shutil
 import uuid
@@ -25,6 +27,8 @@ from headwater.artifacts.base import (
 )
 
 _FILE_MODE = 0o666  # narrowed by the umask, like any file a program creates
+_IMPORT_TOKEN = uuid.uuid4().hex[:8]  # with the pid: this process, though pids are reused
+_COUNTER = itertools.count()
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -34,6 +38,7 @@ class LocalArtifactStore(ArtifactStore):
         self.root = str(root)
         # Absolute now, because tasks may change the working directory later.
         self._base = Path(root).absolute()
+        self._root = str(self._base)  # the same, for os.path on the per-task path
 
     def uri(self, prefix: str, name: str) -> str:
         self._check_prefix(prefix)
@@ -50,6 +55,13 @@ class LocalArtifactStore(ArtifactStore):
     def _path(self, prefix: str, name: str) -> Path:
         return self._base / prefix / name
 
+    def _holds_files(self, prefix: str) -> bool:
+        try:
+            entries = os.listdir(os.path.join(self._root, prefix))
+        except FileNotFoundError:
+            return False
+        return any(entry != ATTEMPTS_DIR for entry in entries)
+
     def _read_range(self, prefix: str, name: str, start: int, end: int | None) -> bytes:
         path = self._path(prefix, name)
         return read_local_range(path, start, end, str(path))
@@ -59,33 +71,38 @@ class LocalArtifactStore(ArtifactStore):
         return local_size(path, str(path))
 
     def _prepare_dirs(self, prefix: str, names: Iterable[str]) -> None:
-        folders = {self._path(prefix, name).parent for name in names}
-        folders.add(self._base / prefix)
+        top = os.path.join(self._root, prefix)
+        folders = {os.path.dirname(os.path.join(top, name)) for name in names}
+        folders.add(top)
         for folder in folders:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
 
     def _write_file(self, prefix: str, name: str, data: bytes) -> None:
-        self._replace_atomically(self._path(prefix, name), lambda f: f.write(data))
+        self._replace_atomically(os.path.join(self._root, prefix, name), lambda f: f.write(data))
 
     def _copy_file(self, prefix: str, name: str, source: Path) -> None:
         def copy(f: BinaryIO) -> None:
             with source.open("rb") as src:
                 shutil.copyfileobj(src, f)
 
-        self._replace_atomically(self._path(prefix, name), copy)
+        self._replace_atomically(os.path.join(self._root, prefix, name), copy)
 
-    def _replace_atomically(self, target: Path, fill: Callable[[BinaryIO], object]) -> None:
+    def _replace_atomically(self, target: str, fill: Callable[[BinaryIO], object]) -> None:
         # Same folder as the target, so os.replace is a rename and never a copy. Not
         # tempfile.mkstemp: its files are mode 0600, and artifacts must follow the umask
-        # so that a server running as another user can read them.
-        tmp = target.with_name(f"{TEMP_PREFIX}{target.name}.{uuid.uuid4().hex}")
+        # so that a server running as another user can read them. The name is unique to
+        # this process and call (pid + counter), and O_EXCL refuses any clash.
+        folder, name = os.path.split(target)
+        unique = f"{os.getpid()}-{_IMPORT_TOKEN}-{next(_COUNTER)}"
+        tmp = os.path.join(folder, f"{TEMP_PREFIX}{name}.{unique}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         try:
             with os.fdopen(fd, "wb") as f:
                 fill(f)
             os.replace(tmp, target)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
 
     def _remove_file(self, prefix: str, name: str) -> None:

@@ -15,6 +15,37 @@ from headwater.domain.spec import TaskDef
 OutcomeState = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
 
+class CancelSignal(threading.Event):
+    """An event that also calls back when set: a task running in its supervisor's own
+    thread (inline) cannot watch the event, so whoever sets it stops the task."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._callbacks: list[Callable[[], object]] = []
+        self._callbacks_lock = threading.Lock()
+
+    def set(self) -> None:
+        with self._callbacks_lock:
+            super().set()
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()
+
+    def on_set(self, callback: Callable[[], object]) -> Callable[[], None]:
+        """Call `callback` when set (at once if already set); returns the undo."""
+        with self._callbacks_lock:
+            if not self.is_set():
+                self._callbacks.append(callback)
+                return lambda: self._forget(callback)
+        callback()
+        return lambda: None
+
+    def _forget(self, callback: Callable[[], object]) -> None:
+        with self._callbacks_lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+
 @dataclass
 class AttemptContext:
     """Everything an executor gets: one argument, so executors stay small."""
@@ -31,7 +62,7 @@ class AttemptContext:
     artifact_root: str
     # Resolves a python task's callable; executors that run elsewhere only need names.
     load_callable: Callable[[TaskDef], Callable[[dict[str, Any]], Any]]
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: CancelSignal = field(default_factory=CancelSignal)
 
 
 @dataclass(frozen=True)
@@ -53,7 +84,11 @@ class Outcome:
 
 
 class Execution(ABC):
-    """One launched attempt."""
+    """One launched attempt. One that `runs_in_caller` does its work inside the first
+    `wait` call (which then returns its outcome) and is stopped by `terminate` from
+    another thread; the others run elsewhere and `wait` polls them."""
+
+    runs_in_caller: ClassVar[bool] = False
 
     @abstractmethod
     def wait(self, timeout: float | None) -> Outcome | None:

@@ -1,13 +1,23 @@
-"""The inline executor: the task runs in a thread of the worker process. Fastest; a
-timeout or cancel interrupts Python code between bytecodes (not inside a blocking C
-call), so tasks that must be killable choose the process executor."""
+"""The inline executor: the task runs in the worker's thread that supervises it. Fastest
+(no thread or process to start per attempt); a timeout or cancel interrupts Python code
+between bytecodes (not inside a blocking C call), so tasks that must be killable choose
+the process executor.
+
+The attempt runs when its supervisor calls `wait`, so timeouts and cancels come from
+other threads (a timer, the heartbeat): `terminate` raises `AttemptInterrupted` inside
+the running task with `PyThreadState_SetAsyncExc`. The one delicate point is the end:
+an interrupt requested just as the task returns must not escape into the worker's own
+code, so the flag that allows interrupts is cleared, and any pending one withdrawn,
+under the same lock that `terminate` takes.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import threading
+from typing import Any
 
-from headwater.context import TaskContext, set_context
+from headwater.context import TaskContext, reset_context, set_context
 from headwater.executors import capture
 from headwater.executors.base import AttemptContext, Execution, Executor, Outcome
 
@@ -16,21 +26,32 @@ class AttemptInterrupted(BaseException):
     """Raised inside a task's thread to stop it (timeout, cancel, lost lease)."""
 
 
-class _ThreadExecution(Execution):
+def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None
+    )
+
+
+class _HereExecution(Execution):
+    runs_in_caller = True
+
     def __init__(self, ctx: AttemptContext) -> None:
         self._ctx = ctx
-        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._running_in: int | None = None  # the thread that may be interrupted
+        self._stopped = False
         self._outcome: Outcome | None = None
-        self._thread = threading.Thread(
-            target=self._run, daemon=True, name=f"headwater-{ctx.node_id}"
-        )
-        self._thread.start()
 
-    def _run(self) -> None:
+    def wait(self, timeout: float | None) -> Outcome | None:
+        if self._outcome is None:
+            self._outcome = self._run()
+        return self._outcome
+
+    def _run(self) -> Outcome:
         ctx = self._ctx
         log = capture.AttemptLog(ctx.log_dir)
-        capture.current_log.set(log)
-        set_context(
+        log_token = capture.current_log.set(log)
+        context_token = set_context(
             TaskContext(
                 ctx.run_id,
                 ctx.pipeline,
@@ -42,29 +63,46 @@ class _ThreadExecution(Execution):
             )
         )
         try:
-            call = ctx.load_callable(ctx.task)
-            self._outcome = Outcome("succeeded", output=call(ctx.arguments))
+            try:
+                with self._lock:
+                    if self._stopped:
+                        raise AttemptInterrupted
+                    self._running_in = threading.get_ident()
+                outcome = self._call(log)
+            finally:
+                with self._lock:
+                    self._running_in = None
+                    _raise_in(threading.get_ident(), None)  # withdraw a late interrupt
         except AttemptInterrupted:
-            self._outcome = Outcome(
-                "cancelled", error_type="Interrupted", message="the attempt was interrupted"
-            )
-        except BaseException as exc:  # noqa: BLE001 - any task failure is an outcome
-            self._outcome = Outcome.from_exception(exc)
-            log.write("stderr", self._outcome.traceback)
+            outcome = _interrupted()
         finally:
+            reset_context(context_token)
+            capture.current_log.reset(log_token)
             log.close()
-            self._done.set()
+        return outcome
 
-    def wait(self, timeout: float | None) -> Outcome | None:
-        self._done.wait(timeout)
-        return self._outcome if self._done.is_set() else None
+    def _call(self, log: capture.AttemptLog) -> Outcome:
+        ctx = self._ctx
+        try:
+            call = ctx.load_callable(ctx.task)
+            output: Any = call(ctx.arguments)
+        except AttemptInterrupted:
+            return _interrupted()
+        except BaseException as exc:  # noqa: BLE001 - any task failure is an outcome
+            failed = Outcome.from_exception(exc)
+            log.write("stderr", failed.traceback)
+            return failed
+        return Outcome("succeeded", output=output)
 
     def terminate(self) -> None:
-        ident = self._thread.ident
-        if ident is not None and not self._done.is_set():
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(ident), ctypes.py_object(AttemptInterrupted)
-            )
+        with self._lock:
+            self._stopped = True
+            if self._running_in is not None:
+                _raise_in(self._running_in, AttemptInterrupted)
+
+
+def _interrupted() -> Outcome:
+    return Outcome("cancelled", error_type="Interrupted", message="the attempt was interrupted")
 
 
 class InlineExecutor(Executor):
@@ -72,4 +110,4 @@ class InlineExecutor(Executor):
     supports_hard_kill = False
 
     def launch(self, ctx: AttemptContext) -> Execution:
-        return _ThreadExecution(ctx)
+        return _HereExecution(ctx)

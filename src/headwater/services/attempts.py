@@ -17,8 +17,30 @@ from headwater.services.progress import advance
 from headwater.store import claims as claim_store
 from headwater.store import runs as run_store
 from headwater.store.claims import Claim
+from headwater.store.engine import after_commit
 
 MAX_TRACEBACK_CHARS = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """Who claims, for how long, and from where (queues, or one run for a local run)."""
+
+    worker_id: str
+    lease_seconds: float
+    queues: Sequence[str] | None = None
+    run_id: str | None = None
+
+    def claim(self, svc: Services, conn: Connection, limit: int) -> list[Claim]:
+        return claim_store.claim(
+            svc.db,
+            conn,
+            worker_id=self.worker_id,
+            limit=limit,
+            queues=self.queues,
+            run_id=self.run_id,
+            lease_seconds=self.lease_seconds,
+        )
 
 
 def claim_work(
@@ -31,15 +53,7 @@ def claim_work(
     run_id: str | None = None,
 ) -> list[Claim]:
     with svc.db.write() as conn:
-        return claim_store.claim(
-            svc.db,
-            conn,
-            worker_id=worker_id,
-            limit=limit,
-            queues=queues,
-            run_id=run_id,
-            lease_seconds=lease_seconds,
-        )
+        return ClaimRequest(worker_id, lease_seconds, queues, run_id).claim(svc, conn, limit)
 
 
 def renew_leases(svc: Services, attempt_ids: Sequence[int], lease_seconds: float) -> set[int]:
@@ -80,9 +94,15 @@ class Failure:
     cache_key: str | None = None  # where its logs are, when arguments were resolved
 
 
-def record_success(svc: Services, claim: Claim, result: Success) -> None:
+def record_success(
+    svc: Services, claim: Claim, result: Success, then_claim: ClaimRequest | None = None
+) -> Claim | None:
     """End the attempt and its task run as succeeded (or cached) and move the run on.
-    Raises StaleLease, changing nothing, if the attempt is no longer running."""
+    Raises StaleLease, changing nothing, if the attempt is no longer running.
+
+    With `then_claim`, the same transaction also claims the next ready task run for the
+    caller, returned: a worker thread goes straight on to it, with one transaction per
+    task run instead of two (a chain of tasks never waits for the claiming loop)."""
     attempt_state = AttemptState.CACHED if result.cached else AttemptState.SUCCEEDED
     task_state = TaskRunState.CACHED if result.cached else TaskRunState.SUCCEEDED
     with svc.db.write() as conn:
@@ -100,18 +120,30 @@ def record_success(svc: Services, claim: Claim, result: Success) -> None:
             cache_key=result.cache_key,
             args=result.args_json,
         )
-        _advance_after(svc, conn, claim, ok=True)
-    svc.notify()
+        _advance_after(svc, conn, claim, now, ok=True)
+        return _then(svc, conn, then_claim)
 
 
-def record_failure(svc: Services, claim: Claim, failure: Failure) -> None:
+def record_failure(
+    svc: Services, claim: Claim, failure: Failure, then_claim: ClaimRequest | None = None
+) -> Claim | None:
     """End the attempt as failed; retry the task run after a backoff if it has retries
     left (and the failure is retryable), else fail it and what depends on it.
-    Raises StaleLease, changing nothing, if the attempt is no longer running."""
+    Raises StaleLease, changing nothing, if the attempt is no longer running.
+    `then_claim`: as for `record_success`."""
     with svc.db.write() as conn:
         if not _fail(svc, conn, claim, failure):
             raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
-    svc.notify()
+        return _then(svc, conn, then_claim)
+
+
+def _then(svc: Services, conn: Connection, then_claim: ClaimRequest | None) -> Claim | None:
+    """Claim the caller's next attempt, and wake in-process workers after the commit if
+    work was made ready (more than the caller takes itself)."""
+    claimed = then_claim.claim(svc, conn, 1) if then_claim is not None else []
+    if claim_store.made_ready(conn):
+        after_commit(conn, svc.notify)
+    return claimed[0] if claimed else None
 
 
 def _fail(svc: Services, conn: Connection, claim: Claim, failure: Failure) -> bool:
@@ -143,7 +175,7 @@ def _fail(svc: Services, conn: Connection, claim: Claim, failure: Failure) -> bo
         run_store.transition_task_run(
             conn, claim.task_run_id, TaskRunState.FAILED, ended_at=now, **extra
         )
-        _advance_after(svc, conn, claim, ok=False)
+        _advance_after(svc, conn, claim, now, ok=False)
     return True
 
 
@@ -201,6 +233,6 @@ def _plan_and_run(svc: Services, conn: Any, claim: Claim) -> Any:
     return svc.plans.get(conn, run.version_id), run
 
 
-def _advance_after(svc: Services, conn: Any, claim: Claim, *, ok: bool) -> None:
+def _advance_after(svc: Services, conn: Any, claim: Claim, now: float, *, ok: bool) -> None:
     plan, run = _plan_and_run(svc, conn, claim)
-    advance(svc, conn, plan, run, done=[(claim.node_id, claim.map_index, ok)])
+    advance(svc, conn, plan, run, done=[(claim.node_id, claim.map_index, ok)], now=now)

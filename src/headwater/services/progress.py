@@ -35,8 +35,10 @@ def advance(
     *,
     ready: Sequence[str] = (),
     done: Sequence[Done] = (),
+    now: float | None = None,
 ) -> None:
-    now = svc.db.clock(conn)
+    """`now`: the transaction's database clock, if the caller has already read it."""
+    now = svc.db.clock(conn) if now is None else now
     finished: deque[Done] = deque(done)
     to_start = list(ready)
     remaining: int | None = None

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from headwater.domain.states import AttemptState, TaskRunState
 from headwater.store import limits as limit_store
-from headwater.store.engine import Database
+from headwater.store.engine import Database, transaction_notes
 from headwater.store.tables import attempts, task_runs
 
 
@@ -257,9 +257,15 @@ def release_for_retry(conn: Connection, task_run_id: int) -> None:
 READY_CHANNEL = "headwater_ready"
 
 
+def made_ready(conn: Connection) -> bool:
+    """Whether this transaction made work ready (so in-process workers should wake)."""
+    return bool(transaction_notes(conn).get("ready"))
+
+
 def notify_ready(db: Database, conn: Connection) -> None:
     """Wake idle workers: on PostgreSQL a NOTIFY, delivered when this transaction commits
     (never before the work is visible). SQLite has no such thing; its workers are woken
-    in-process (Services.notify) or poll."""
+    in-process (Services.notify, after the commit: see `made_ready`) or poll."""
+    transaction_notes(conn)["ready"] = True
     if db.dialect == "postgresql":
         conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": READY_CHANNEL})

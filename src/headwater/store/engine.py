@@ -9,7 +9,8 @@ lock instead of failing later with "database is locked".
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from headwater.errors import ConfigError, Contended, StoreUnavailable
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _WRITE = "headwater_write"
+_TXN = "headwater_txn"
+_AFTER_COMMIT = "after_commit"
 
 
 class Database:
@@ -48,11 +51,15 @@ class Database:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         with _unavailable_as_error(), self._lock, self._write_lock, self.engine.connect() as conn:
             conn.info[_WRITE] = True
+            notes = conn.info[_TXN] = {}
             try:
                 with conn.begin():
                     yield conn
             finally:
                 conn.info.pop(_WRITE, None)
+                conn.info.pop(_TXN, None)
+        for callback in notes.get(_AFTER_COMMIT, ()):
+            callback()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -61,7 +68,13 @@ class Database:
 
     def clock(self, conn: Connection) -> float:
         """The database clock now, in seconds since the epoch: every timestamp a
-        transaction writes comes from here, so all workers agree whatever their clocks."""
+        transaction writes comes from here, so all workers agree whatever their clocks.
+
+        A SQLite database is a file on this machine, used only by processes on this
+        machine, all reading the one system clock that SQLite's own `now` reads: asking
+        SQLite would cost a statement per transaction and tell nothing more."""
+        if self.dialect == "sqlite":
+            return time.time()
         return float(conn.execute(self._clock).scalar_one())
 
     def now(self) -> Any:
@@ -72,6 +85,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def transaction_notes(conn: Connection) -> dict[str, Any]:
+    """Notes a write transaction keeps about itself (e.g. "made work ready"), gone with it."""
+    notes: dict[str, Any] = conn.info.setdefault(_TXN, {})
+    return notes
+
+
+def after_commit(conn: Connection, callback: Callable[[], object]) -> None:
+    """Call `callback` once this write transaction has committed (never if it fails)."""
+    transaction_notes(conn).setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 @contextmanager

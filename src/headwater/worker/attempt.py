@@ -11,14 +11,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from headwater.config import Settings
 from headwater.domain.canonical import canonical_json
 from headwater.domain.states import AttemptState
 from headwater.errors import StaleLease, StoreUnavailable
-from headwater.executors.base import AttemptContext, Executor, Outcome
+from headwater.executors.base import AttemptContext, CancelSignal, Execution, Executor, Outcome
 from headwater.services.arguments import resolve_task_run
 from headwater.services.attempts import (
+    ClaimRequest,
     Failure,
     Success,
     record_failure,
@@ -34,6 +36,8 @@ from headwater.store.claims import Claim
 from headwater.worker.code import CodeLocation
 
 log = logging.getLogger("headwater.worker")
+T = TypeVar("T")
+NextClaim = Callable[[], ClaimRequest | None]
 WAIT_SLICE_SECONDS = 0.25  # how often a supervisor checks for cancel and timeout
 
 
@@ -43,7 +47,7 @@ class Supervised:
     cancelled); `release` additionally gives it back instead of recording a failure."""
 
     claim: Claim
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: CancelSignal = field(default_factory=CancelSignal)
     release: threading.Event = field(default_factory=threading.Event)
     # Set once the work is done and its result is being recorded: a heartbeat that then
     # finds the lease gone is seeing the attempt's own end, not a lost lease.
@@ -51,6 +55,18 @@ class Supervised:
     # When the lease was last known live (claim or heartbeat), on the monotonic clock,
     # which keeps counting while the process is frozen (SIGSTOP).
     lease_confirmed: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """An executed attempt, before its result is stored and recorded."""
+
+    outcome: Outcome
+    prefix: str
+    cache_key: str
+    args_json: str
+    output_dir: Path
+    label: str
 
 
 class AttemptRunner:
@@ -63,7 +79,10 @@ class AttemptRunner:
     ) -> None:
         self.svc, self.code, self.settings, self.executors = svc, code, settings, executors
 
-    def run(self, held: Supervised) -> None:
+    def run(self, held: Supervised, then_claim: NextClaim = lambda: None) -> Claim | None:
+        """Run one attempt to its recorded end. If `then_claim()` (asked when recording,
+        so a worker that began stopping meanwhile says no) gives a request, the
+        transaction that records the attempt also claims the next one, returned."""
         claim, svc = held.claim, self.svc
         bad_arguments: Exception | None = None
         with svc.db.read() as conn:
@@ -88,8 +107,7 @@ class AttemptRunner:
                 failure.traceback,
                 retryable=False,
             )
-            self._persist(lambda: record_failure(svc, claim, failed))
-            return
+            return self._persist(lambda: record_failure(svc, claim, failed, then_claim()))
         task = plan.spec.tasks[claim.task]
         prefix = svc.artifacts.prefix(run.pipeline, task.name, resolved.cache_key)
         args_json = canonical_json(resolved.args)
@@ -97,8 +115,7 @@ class AttemptRunner:
             held.finishing.set()
             output = svc.artifacts.read_bytes(prefix, OUTPUT_FILE).decode()
             hit = Success(output, resolved.cache_key, args_json, cached=True)
-            self._persist(lambda: record_success(svc, claim, hit))
-            return
+            return self._persist(lambda: record_success(svc, claim, hit, then_claim()))
         suffix = f"-{claim.map_index}" if claim.map_index >= 0 else ""
         label = f"{run.id}-{claim.node_id}{suffix}-{claim.number}"
         # Not retried on an outage: the worker gives the attempt back, as for arguments.
@@ -123,8 +140,9 @@ class AttemptRunner:
             svc.artifacts.publish_logs(prefix, label)
             if held.release.is_set() and outcome.state == "cancelled":
                 self._persist(lambda: release_attempts(svc, [claim]))
-                return
-            self._record(held, outcome, prefix, resolved.cache_key, args_json, output_dir, label)
+                return None
+            finished = _Finished(outcome, prefix, resolved.cache_key, args_json, output_dir, label)
+            return self._record(held, finished, then_claim)
 
     def _execute(self, ctx: AttemptContext) -> Outcome:
         kind = (
@@ -134,6 +152,8 @@ class AttemptRunner:
         )
         execution = self.executors[kind].launch(ctx)
         timeout = ctx.task.timeout_seconds
+        if execution.runs_in_caller:
+            return _execute_here(execution, ctx.cancelled, timeout)
         deadline = time.monotonic() + timeout if timeout else None
         while True:
             outcome = execution.wait(WAIT_SLICE_SECONDS)
@@ -142,27 +162,16 @@ class AttemptRunner:
             if ctx.cancelled.is_set():
                 execution.terminate()
                 execution.wait(WAIT_SLICE_SECONDS)
-                return Outcome(
-                    "cancelled", error_type="Cancelled", message="cancelled, or the lease was lost"
-                )
+                return _cancelled()
             if deadline is not None and time.monotonic() >= deadline:
                 execution.terminate()
                 execution.wait(WAIT_SLICE_SECONDS)
-                return Outcome(
-                    "timed_out", error_type="TimedOut", message=f"timed out after {timeout:g} s"
-                )
+                return _timed_out(timeout)
 
-    def _record(
-        self,
-        held: Supervised,
-        outcome: Outcome,
-        prefix: str,
-        cache_key: str,
-        args_json: str,
-        output_dir: Path,
-        label: str,
-    ) -> None:
-        claim = held.claim
+    def _record(self, held: Supervised, finished: _Finished, then_claim: NextClaim) -> Claim | None:
+        claim, outcome = held.claim, finished.outcome
+        prefix, cache_key, args_json = finished.prefix, finished.cache_key, finished.args_json
+        label = finished.label
         if outcome.state == "succeeded":
             try:
                 output_json = canonical_json(outcome.output)
@@ -187,11 +196,10 @@ class AttemptRunner:
                 self.svc.artifacts.commit(
                     prefix,
                     {OUTPUT_FILE: output_json.encode(), PARAMS_FILE: _pretty(args_json)},
-                    staged_dir=output_dir,
+                    staged_dir=finished.output_dir,
                 )
                 done = Success(output_json, cache_key, args_json, log_label=label)
-                self._persist(lambda: record_success(self.svc, claim, done))
-                return
+                return self._persist(lambda: record_success(self.svc, claim, done, then_claim()))
         state = {
             "failed": AttemptState.FAILED,
             "timed_out": AttemptState.TIMED_OUT,
@@ -207,9 +215,9 @@ class AttemptRunner:
             log_label=label,
             cache_key=cache_key,
         )
-        self._persist(lambda: record_failure(self.svc, claim, failed))
+        return self._persist(lambda: record_failure(self.svc, claim, failed, then_claim()))
 
-    def _persist(self, record: Callable[[], object]) -> None:
+    def _persist(self, record: Callable[[], T]) -> T | None:
         """Record a result, retrying while the database is unreachable. After the lease
         has surely expired, give up: the reaper retries the attempt, and its artifact
         (already stored) makes that retry a cache hit."""
@@ -217,15 +225,50 @@ class AttemptRunner:
         pause = 0.1
         while True:
             try:
-                record()
-                return
+                return record()
             except StoreUnavailable as exc:
                 if time.monotonic() > give_up:
                     log.error("giving up recording a result: %s", exc)
-                    return
+                    return None
                 log.warning("database unavailable, retrying in %.1f s: %s", pause, exc)
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
+
+
+def _execute_here(execution: Execution, cancelled: CancelSignal, timeout: float | None) -> Outcome:
+    """Run an attempt in this thread; a timer and the cancel signal stop it from theirs."""
+    timed_out = threading.Event()
+
+    def on_timeout() -> None:
+        timed_out.set()
+        execution.terminate()
+
+    timer = None
+    if timeout:
+        timer = threading.Timer(timeout, on_timeout)
+        timer.daemon = True
+        timer.start()
+    forget = cancelled.on_set(execution.terminate)
+    try:
+        outcome = execution.wait(None)
+    finally:
+        forget()
+        if timer is not None:
+            timer.cancel()
+    assert outcome is not None
+    if outcome.state == "cancelled" and timed_out.is_set():
+        return _timed_out(timeout)
+    if outcome.state == "cancelled":
+        return _cancelled()
+    return outcome
+
+
+def _cancelled() -> Outcome:
+    return Outcome("cancelled", error_type="Cancelled", message="cancelled, or the lease was lost")
+
+
+def _timed_out(timeout: float | None) -> Outcome:
+    return Outcome("timed_out", error_type="TimedOut", message=f"timed out after {timeout:g} s")
 
 
 def _pretty(args_json: str) -> bytes:

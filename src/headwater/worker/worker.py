@@ -26,7 +26,7 @@ from headwater.executors.base import Executor
 from headwater.executors.command import CommandExecutor
 from headwater.executors.inline import InlineExecutor
 from headwater.executors.process import ProcessExecutor
-from headwater.services.attempts import claim_work, reap_expired_leases, release_attempts
+from headwater.services.attempts import ClaimRequest, reap_expired_leases, release_attempts
 from headwater.services.context import Services
 from headwater.services.workers import (
     heartbeat,
@@ -70,6 +70,9 @@ class Worker:
             "command": CommandExecutor(),
         }
         self.runner = AttemptRunner(svc, code, settings, self.executors)
+        self._claim_request = ClaimRequest(
+            self.id, settings.lease_seconds, self.queues, self.run_id
+        )
         self._held: dict[int, Supervised] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -147,18 +150,22 @@ class Worker:
     def _claim(self, free: int) -> list[Claim]:
         if free <= 0:
             return []
-        return claim_work(
-            self.svc,
-            worker_id=self.id,
-            limit=free,
-            lease_seconds=self.settings.lease_seconds,
-            queues=self.queues,
-            run_id=self.run_id,
-        )
+        with self.svc.db.write() as conn:
+            return self._claim_request.claim(self.svc, conn, free)
 
     def _supervise(self, held: Supervised) -> None:
+        """Run attempts in this thread: the one given, then each next one its recording
+        transaction claimed, until none is left or the worker stops."""
+        current: Supervised | None = held
+        while current is not None:
+            current = self._supervise_one(current)
+
+    def _supervise_one(self, held: Supervised) -> Supervised | None:
+        following: Supervised | None = None
         try:
-            self.runner.run(held)
+            claimed = self.runner.run(held, self._next_claim)
+            if claimed is not None:
+                following = Supervised(claimed)
         except StaleLease as exc:
             log.warning("%s", exc)
         except StoreUnavailable as exc:
@@ -177,7 +184,16 @@ class Worker:
         finally:
             with self._lock:
                 self._held.pop(held.claim.attempt_id, None)
-            self._wake.set()
+                if following is not None:
+                    self._held[following.claim.attempt_id] = following
+            if following is None:
+                self._wake.set()  # a slot is free
+        return following
+
+    def _next_claim(self) -> ClaimRequest | None:
+        """What a thread finishing an attempt claims next in the same transaction: the
+        same as the loop claims, unless the worker is stopping."""
+        return None if self._stop.is_set() else self._claim_request
 
     def _drain(self) -> None:
         """Graceful stop: wait for held attempts, then release what is left."""
