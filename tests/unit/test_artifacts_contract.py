@@ -363,6 +363,7 @@ def test_sizes_and_ranges_of_files_and_growing_logs(store: ArtifactStore) -> Non
     prefix = store.prefix("sales", "clean", "ab12")
     store.commit(prefix, {"output.json": OUTPUT})
     log_dir = store.log_dir(prefix, LABEL)
+    log_dir.mkdir(parents=True)  # by the attempt's first write
     (log_dir / "stdout.log").write_bytes(b"one\n")
 
     assert store.size(prefix, "output.json") == len(OUTPUT)
