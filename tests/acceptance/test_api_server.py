@@ -79,6 +79,16 @@ def test_bad_input_gets_a_problem_naming_the_field(server: str) -> None:
         _is_problem(malformed, 422, "invalid-request")
         _is_problem(client.post("/api/v1/pipelines/nope/runs", json={}), 404, "not-found")
         _is_problem(client.get("/api/v1/runs/0123"), 404, "not-found")
+        # Values no database column can hold are refused before they reach one.
+        _is_problem(client.get("/api/v1/runs/01%0023"), 422, "invalid-request")
+        huge = "/api/v1/attempts/99999999999999999999999/logs/stdout"
+        _is_problem(client.get(huge), 422, "invalid-request")
+        body = _is_problem(
+            client.post("/api/v1/pipelines/word_count/runs", json={"priority": 2**40}),
+            422,
+            "invalid-request",
+        )
+        assert body["errors"][0]["path"] == "body.priority"
 
 
 def test_bodies_over_the_limit_are_refused(server: str) -> None:

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from headwater.api import problems
+from headwater.api.models import MAX_ID, IdPath
 from headwater.api.ranges import Reader, serve_bytes
 from headwater.api.signing import BadSignature, LinkExpired, load_secret, sign, verify
 from headwater.artifacts.base import ATTEMPTS_DIR
@@ -28,13 +29,11 @@ from headwater.services.context import Services
 from headwater.store import files as file_store
 
 API = "/api/v1"
-MAX_ID = 2**63 - 1
 MAX_LINK_SECONDS = 7 * 24 * 3600
 # Shown in the browser; anything else is a download, so a task's HTML never runs as
 # part of this site.
 _INLINE_TYPES = ("text/plain", "application/json")
 
-TaskRunId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ArtifactPath = Annotated[str, Path(min_length=1, max_length=1000)]
 
 
@@ -129,7 +128,7 @@ def install(app: FastAPI, svc: Services) -> None:
     base_path = f"{API}/task-runs/{{task_run_id}}/artifacts"
 
     @app.get(base_path, tags=["artifacts"], responses=problems.responses(404))
-    def list_artifacts(task_run_id: TaskRunId, request: Request) -> list[ArtifactOut]:
+    def list_artifacts(task_run_id: IdPath, request: Request) -> list[ArtifactOut]:
         """The task run's output files, `output.json`, `params.json` and its attempts'
         logs (`attempts/<label>/stdout.log`, ...)."""
         base = str(request.base_url).rstrip("/")
@@ -149,7 +148,7 @@ def install(app: FastAPI, svc: Services) -> None:
         responses={200: _BYTES, 206: _BYTES, **problems.responses(404, 416)},
     )
     def download_artifact(
-        task_run_id: TaskRunId,
+        task_run_id: IdPath,
         path: ArtifactPath,
         range_header: str | None = Header(None, alias="Range", max_length=200),
     ) -> Response:
@@ -160,7 +159,7 @@ def install(app: FastAPI, svc: Services) -> None:
         f"{base_path}/{{path:path}}/link", tags=["artifacts"], responses=problems.responses(404)
     )
     def share_artifact(
-        task_run_id: TaskRunId,
+        task_run_id: IdPath,
         path: ArtifactPath,
         request: Request,
         body: LinkCreate = Body(default_factory=LinkCreate),
@@ -185,7 +184,7 @@ def install(app: FastAPI, svc: Services) -> None:
         responses={200: _BYTES, 206: _BYTES, **problems.responses(403, 404, 416)},
     )
     def download_shared_artifact(
-        task_run_id: TaskRunId,
+        task_run_id: IdPath,
         path: ArtifactPath,
         expires: int = Query(..., ge=0, le=MAX_ID),
         signature: str = Query(..., max_length=128),

@@ -9,12 +9,12 @@ import json
 import time
 from collections.abc import AsyncIterator
 from enum import StrEnum
-from typing import Annotated
 
-from fastapi import FastAPI, Header, Path, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from headwater.api import problems
+from headwater.api.models import IdPath
 from headwater.api.ranges import serve_bytes, tail_start
 from headwater.domain.states import AttemptState
 from headwater.errors import NotFound
@@ -26,7 +26,6 @@ API = "/api/v1"
 FOLLOW_POLL_SECONDS = 0.25  # how soon a follower sees new output
 KEEPALIVE_SECONDS = 15.0  # a comment line so proxies keep an idle stream open
 FOLLOW_CHUNK_BYTES = 64 * 1024
-MAX_ID = 2**63 - 1  # the largest id the databases store
 EVENT_STREAM = "text/event-stream"
 TEXT = "text/plain; charset=utf-8"
 
@@ -37,7 +36,6 @@ class LogStream(StrEnum):
     combined = "combined"
 
 
-AttemptId = Annotated[int, Path(ge=1, le=MAX_ID)]
 _LOG_RESPONSES = {
     200: {
         "description": "The log (text), or with `follow` a stream of `log` events that "
@@ -102,7 +100,7 @@ def install(app: FastAPI, svc: Services) -> None:
         responses=_LOG_RESPONSES,
     )
     def read_log(
-        attempt_id: AttemptId,
+        attempt_id: IdPath,
         stream: LogStream,
         request: Request,
         tail: int | None = Query(None, ge=0, le=1_000_000, description="only the last N lines"),

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import BaseModel, Field
+
+# The largest integer either database stores; a larger id names nothing (and must not
+# reach the driver, which would fail on it).
+MAX_ID = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+# Priorities are stored as 32-bit integers.
+MAX_PRIORITY = 2**31 - 1
 
 
 class PipelineSummary(BaseModel):
@@ -40,7 +48,7 @@ class RunCreate(BaseModel):
     task_args: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="arguments for single nodes, by node id"
     )
-    priority: int = 0
+    priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY, description="higher runs first")
     tags: list[str] = Field(default_factory=list)
     force: bool = Field(False, description="run every task, ignoring cached outputs")
     idempotency_key: str | None = Field(

@@ -8,6 +8,8 @@ from typing import Any, Literal
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, Field
 
+from headwater.api import problems
+from headwater.api.models import MAX_ID, IdPath
 from headwater.domain.triggers import NotificationDef
 from headwater.errors import Conflict
 from headwater.services.context import Services
@@ -78,7 +80,12 @@ def install(app: FastAPI, svc: Services) -> None:
     def notifications() -> list[NotificationOut]:
         return [_out(row) for row in list_notifications(svc)]
 
-    @app.post(f"{API}/notifications", status_code=201, tags=["notifications"])
+    @app.post(
+        f"{API}/notifications",
+        status_code=201,
+        tags=["notifications"],
+        responses=problems.responses(409),
+    )
     def create(body: NotificationDef) -> NotificationOut:
         """Tell a webhook or email addresses when runs end. The secret, if given, signs
         each webhook body (`X-Headwater-Signature: sha256=<hex>`); it is never shown."""
@@ -87,38 +94,42 @@ def install(app: FastAPI, svc: Services) -> None:
         return _out(get_notification(svc, save_notification(svc, body, "api")))
 
     @app.get(f"{API}/notifications/{{notification_id}}", tags=["notifications"])
-    def read(notification_id: int) -> NotificationOut:
+    def read(notification_id: IdPath) -> NotificationOut:
         return _out(get_notification(svc, notification_id))
 
-    @app.put(f"{API}/notifications/{{notification_id}}", tags=["notifications"])
-    def replace(notification_id: int, body: NotificationDef) -> NotificationOut:
+    @app.put(
+        f"{API}/notifications/{{notification_id}}",
+        tags=["notifications"],
+        responses=problems.responses(409),
+    )
+    def replace(notification_id: IdPath, body: NotificationDef) -> NotificationOut:
         current = get_notification(svc, notification_id)
         if body.name != current.name:
             raise Conflict(f"the name cannot change (it is {current.name!r})")
         return _out(get_notification(svc, save_notification(svc, body, "api")))
 
     @app.delete(f"{API}/notifications/{{notification_id}}", status_code=204, tags=["notifications"])
-    def delete(notification_id: int) -> None:
+    def delete(notification_id: IdPath) -> None:
         """Delete it and its delivery log. One defined in code comes back when its code
         location next starts; disable it to keep it quiet."""
         delete_notification(svc, notification_id)
 
     @app.post(f"{API}/notifications/{{notification_id}}/enable", tags=["notifications"])
-    def enable(notification_id: int) -> NotificationOut:
+    def enable(notification_id: IdPath) -> NotificationOut:
         set_notification_enabled(svc, notification_id, True)
         return _out(get_notification(svc, notification_id))
 
     @app.post(f"{API}/notifications/{{notification_id}}/disable", tags=["notifications"])
-    def disable(notification_id: int) -> NotificationOut:
+    def disable(notification_id: IdPath) -> NotificationOut:
         """Runs that end while it is disabled are not notified (not even later)."""
         set_notification_enabled(svc, notification_id, False)
         return _out(get_notification(svc, notification_id))
 
     @app.get(f"{API}/notifications/{{notification_id}}/deliveries", tags=["notifications"])
     def deliveries(
-        notification_id: int,
+        notification_id: IdPath,
         state: Literal["pending", "delivered", "failed"] | None = None,
-        cursor: int | None = Query(None, ge=1),
+        cursor: int | None = Query(None, ge=1, le=MAX_ID),
         limit: int = Query(50, ge=1, le=500),
     ) -> DeliveryPage:
         """The delivery log, newest first; follow `next_cursor` for older ones."""

@@ -75,8 +75,8 @@ _DESCRIPTIONS = {
     503: "Database unavailable",
 }
 # What any route may answer: a body that cannot be read, over the limit or malformed;
-# no database.
-COMMON_STATUSES = (400, 413, 422, 503)
+# a path naming nothing that exists; no database.
+COMMON_STATUSES = (400, 404, 413, 422, 503)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -1,0 +1,34 @@
+"""The socket `headwater serve` listens on."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from headwater.api.server import bind
+
+
+def test_connections_are_served_without_nagle_delays() -> None:
+    """asyncio disables Nagle's algorithm only on sockets that declare TCP; without it,
+    each response on a kept-alive connection waited for a delayed ACK (~40 ms)."""
+    accepted: list[int] = []
+
+    async def main() -> None:
+        listening = bind("127.0.0.1", 0)
+        port = listening.getsockname()[1]
+
+        class Record(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                accepted.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Record, sock=listening)
+        async with server:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            while not accepted:
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(main())
+    assert accepted[0] != 0
