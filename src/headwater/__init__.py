@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from headwater.authoring.commands import command
 from headwater.authoring.pipelines import pipeline
+from headwater.authoring.schedules import schedule
 from headwater.authoring.tasks import task
 from headwater.authoring.triggers import file_sensor, hook, notification, sensor
 from headwater.domain.triggers import RunRequest, SensorResult
@@ -55,6 +56,7 @@ __all__ = [
     "notification",
     "pipeline",
     "run",
+    "schedule",
     "sensor",
     "task",
 ]

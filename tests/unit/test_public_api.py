@@ -37,6 +37,7 @@ EXPECTED_ALL = [
     "pipeline",
     "run",
     "sensor",
+    "schedule",
     "task",
 ]
 

@@ -83,7 +83,12 @@ def test_terminal_states_have_no_exits(
 
 def test_terminal_sets_are_the_finished_states() -> None:
     assert RunState.RUNNING not in RUN_TERMINAL
-    assert set(RUN_TERMINAL) == {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED}
+    assert set(RUN_TERMINAL) == {
+        RunState.SUCCEEDED,
+        RunState.FAILED,
+        RunState.CANCELLED,
+        RunState.EXPIRED,
+    }
     assert set(TASK_RUN_TERMINAL) == {
         TaskRunState.SUCCEEDED,
         TaskRunState.CACHED,
@@ -136,7 +141,10 @@ def test_sources_of_matches_the_table(
 
 def test_sources_of_known_examples() -> None:
     assert sources_of(RunState.SUCCEEDED) == (RunState.RUNNING,)
-    assert sources_of(RunState.RUNNING) == ()
+    # A queued run (a backfill's, waiting for its turn) is the only way into running.
+    assert sources_of(RunState.RUNNING) == (RunState.QUEUED,)
+    # Only a run that has not finished can expire; whether it started is checked apart.
+    assert set(sources_of(RunState.EXPIRED)) == {RunState.QUEUED, RunState.RUNNING}
     # A retry puts a running task run back to ready; pending becomes ready when its
     # upstream task runs are done.
     assert sources_of(TaskRunState.READY) == (TaskRunState.PENDING, TaskRunState.RUNNING)

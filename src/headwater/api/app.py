@@ -12,12 +12,14 @@ from fastapi.responses import JSONResponse
 from headwater import web
 from headwater.api import (
     artifacts,
+    backfills,
     events,
     logs,
     notifications,
     operations,
     problems,
     reruns,
+    schedules,
     sensors,
 )
 from headwater.api.models import (
@@ -34,11 +36,13 @@ from headwater.api.models import (
     TaskRunOut,
 )
 from headwater.api.reruns import accepted_run
+from headwater.api.times import epoch
 from headwater.config import Settings
 from headwater.domain.dag import build_graph
+from headwater.domain.durations import parse_duration
 from headwater.domain.states import RunState
 from headwater.services.context import Services
-from headwater.services.runs import cancel_run, get_run_view, start_run
+from headwater.services.runs import StartControls, cancel_run, get_run_view, start_run
 from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
 
@@ -55,6 +59,11 @@ RUN_FIELDS = (
     "created_at",
     "ended_at",
     "resumed_from",
+    "start_at",
+    "expires_at",
+    "schedule",
+    "backfill_id",
+    "logical_date",
 )
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -87,6 +96,8 @@ def create_app(
     operations.install(app, svc)
     events.install(app, svc)
     web.install(app, svc)
+    schedules.install(app, svc)
+    backfills.install(app, svc)
     return app
 
 
@@ -187,6 +198,13 @@ def _run_routes(app: FastAPI, svc: Services) -> None:
             priority=body.priority,
             tags=body.tags,
             idempotency_key=body.idempotency_key or idempotency_key,
+            controls=StartControls(
+                start_at=epoch(body.start_at),
+                start_in=None
+                if body.start_in is None
+                else parse_duration(body.start_in, "start_in"),
+                expires_at=epoch(body.expires_at),
+            ),
         )
         return accepted_run(request, name, run_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Path
@@ -57,6 +58,13 @@ class RunCreate(BaseModel):
         max_length=200,
         description="the same key with the same request starts one run only; with a "
         "different request it is a 409 conflict (also: Idempotency-Key header)",
+    )
+    start_at: datetime | None = Field(None, description="no task starts before (ISO 8601)")
+    start_in: str | float | None = Field(
+        None, description='start after this long: seconds or a duration like "2h30m"'
+    )
+    expires_at: datetime | None = Field(
+        None, description="if no task has started by then, the run ends as expired"
     )
 
 
@@ -124,6 +132,11 @@ class RunOut(BaseModel):
     created_at: float
     ended_at: float | None
     resumed_from: str | None
+    start_at: float | None = None
+    expires_at: float | None = None
+    schedule: str | None = Field(None, description="the schedule whose tick created it")
+    backfill_id: str | None = None
+    logical_date: float | None = Field(None, description="the start of the interval it covers")
     task_runs: list[TaskRunOut]
 
 

@@ -13,6 +13,7 @@ from typing import Any, overload
 
 from headwater.authoring import schema, tracing
 from headwater.authoring.registry import current_registry
+from headwater.authoring.schedules import build_schedule
 from headwater.domain.dag import Graph, build_graph
 from headwater.domain.spec import PipelineSpec, Source
 from headwater.domain.validate import validate_spec
@@ -75,7 +76,7 @@ class Pipeline:
 def pipeline(fn: Callable[..., Any], /) -> Pipeline: ...
 @overload
 def pipeline(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None, schedule: str | None = None
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
@@ -85,11 +86,13 @@ def pipeline(
     *,
     name: str | None = None,
     description: str | None = None,
+    schedule: str | None = None,
 ) -> Any:
     """Make a function a pipeline, bare or with a `name=` (default: the function's name).
 
     Its parameters are the run's arguments (typed and defaulted like a task's); its
-    return value, built from task outputs, is the run's output.
+    return value, built from task outputs, is the run's output. `schedule="@daily"`
+    (a cron expression, UTC) runs it with its defaults; `@schedule` says more.
     """
 
     def decorate(func: Callable[..., Any]) -> Pipeline:
@@ -104,6 +107,10 @@ def pipeline(
             source=source,
         )
         current_registry().add_pipeline(made)
+        if schedule is not None:
+            where = f"{source.file}:{source.line}"
+            spec = build_schedule(where, name=made.name, pipeline=made.name, cron=schedule)
+            current_registry().add_schedule(spec, where)
         return made
 
     return decorate(fn) if fn is not None else decorate

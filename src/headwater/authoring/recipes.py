@@ -12,6 +12,10 @@
         params: {path: {type: string}}
         args: {path: {$output: extract, path: [path]}}
     output: {$output: report}
+    schedules:                    # optional: run it by time
+      - cron: "30 2 * * *"
+        timezone: Europe/London
+        args: {day: "{{ ds }}"}
 
 Both forms compile to the same `PipelineSpec`. `recipe_json_schema()` is published as
 docs/recipe.schema.json; every problem names the file and the JSON path.
@@ -24,16 +28,18 @@ import json
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from headwater.authoring.commands import command_params_schema
 from headwater.authoring.registry import current_registry
+from headwater.authoring.schedules import build_schedule
 from headwater.authoring.tasks import Task
 from headwater.authoring.tracing import relative_path
 from headwater.domain.problems import Problem
+from headwater.domain.schedule import ScheduleSpec
 from headwater.domain.spec import (
     NAME_PATTERN,
     NODE_ID_PATTERN,
@@ -78,6 +84,21 @@ class RecipeTask(_Strict):
     description: str = ""
 
 
+class RecipeSchedule(_Strict):
+    """Run the recipe's pipeline by time (see docs/schedules.md)."""
+
+    name: str | None = Field(None, description="default: the recipe's name")
+    cron: str | None = Field(None, description="5 or 6 fields (seconds first), or @daily etc.")
+    every: str | float | None = Field(None, description="an interval: seconds or 15m, 1h")
+    timezone: str = "UTC"
+    args: dict[str, Any] = Field(
+        default_factory=dict, description='run arguments; strings may hold "{{ ds }}"'
+    )
+    catchup: Literal["skip", "latest", "all"] = "skip"
+    max_catchup: int = Field(100, ge=1)
+    description: str = ""
+
+
 class Recipe(_Strict):
     """A pipeline written as data."""
 
@@ -94,6 +115,7 @@ class Recipe(_Strict):
         "{kind: file, name, url, arg, args, interval_seconds, min_age_seconds} or "
         "{kind: hook, name, secret_env, args, mapping} (see docs/sensors.md)",
     )
+    schedules: list[RecipeSchedule] = Field(default_factory=list)
 
 
 def recipe_json_schema() -> dict[str, Any]:
@@ -134,6 +156,8 @@ def load_recipe(path: str | Path, *, register: bool = True) -> RecipePipeline:
         current_registry().add_pipeline(made)
         for definition, secret in sensors:
             current_registry().add_sensor(definition, secret=secret)
+        for spec in recipe_schedules(name, data, file):
+            current_registry().add_schedule(spec, file)
     return made
 
 
@@ -166,6 +190,23 @@ def recipe_sensors(
     if problems:
         raise DefinitionError(problems, f"recipe {file} has invalid sensors")
     return found
+
+
+def recipe_schedules(name: str, data: dict[str, Any], file: str) -> list[ScheduleSpec]:
+    """The schedules of a recipe; a DefinitionError names the file and JSON path."""
+    items = data.get("schedules", [])
+    if not isinstance(items, list):
+        raise DefinitionError([Problem(file, "$.schedules", "must be a list")])
+    specs = []
+    for index, item in enumerate(items):
+        path = f"$.schedules[{index}]"
+        if not isinstance(item, dict):
+            raise DefinitionError([Problem(file, path, "must be a mapping")])
+        values = {k: v for k, v in item.items() if k != "every"}
+        values |= {"name": item.get("name") or name, "pipeline": name}
+        values["interval"] = item.get("every")
+        specs.append(build_schedule(file, f"{path}.", **values))
+    return specs
 
 
 def parse_recipe_file(path: Path) -> dict[str, Any]:

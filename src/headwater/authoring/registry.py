@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from headwater.domain.problems import Problem
+from headwater.domain.schedule import ScheduleSpec
 from headwater.domain.spec import PipelineSpec, Source, TaskDef
 from headwater.domain.triggers import NotificationDef, SensorDef, SensorResult
 from headwater.errors import DuplicateNameError, NotFound
@@ -38,6 +39,8 @@ class Registry:
         self.sensor_functions: dict[str, Callable[[str | None], SensorResult]] = {}
         self.secrets: dict[str, str | None] = {}
         self.notifications: dict[str, NotificationDef] = {}
+        self.schedules: dict[str, ScheduleSpec] = {}
+        self._schedule_places: dict[str, str] = {}
 
     def add_task(self, task: Task[Any, Any]) -> None:
         _check_unique("task", task.name, self.tasks.get(task.name), task)
@@ -66,6 +69,17 @@ class Registry:
         old = self.notifications.get(notification.name)
         _check_same_definition("notification", notification.name, old, notification)
         self.notifications[notification.name] = notification
+
+    def add_schedule(self, spec: ScheduleSpec, where: str) -> None:
+        old = self.schedules.get(spec.name)
+        if old is not None and old != spec:
+            places = [self._schedule_places[spec.name], where]
+            raise DuplicateNameError(
+                [Problem(place, "", f"schedule {spec.name!r} is defined here") for place in places],
+                f"two schedules are named {spec.name!r}",
+            )
+        self.schedules[spec.name] = spec
+        self._schedule_places[spec.name] = where
 
     def get_task(self, name: str) -> Task[Any, Any]:
         try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.problems import Problem
 from headwater.errors import ValidationError
+
+if TYPE_CHECKING:
+    from headwater.services.runs import StartControls
 
 
 def parse_value(text: str) -> Any:
@@ -52,3 +55,23 @@ def parse_task_params(items: list[str]) -> dict[str, dict[str, Any]]:
             )
         found.setdefault(node, {})[name] = parse_value(value)
     return found
+
+
+def parse_time(text: str, option: str) -> float:
+    """An ISO 8601 date or date-time as epoch seconds; UTC unless it gives an offset."""
+    from headwater.domain.backfill import parse_local_time
+
+    return parse_local_time(text, "UTC", option)
+
+
+def parse_start_controls(
+    start_at: str | None, start_in: str | None, expires_at: str | None
+) -> StartControls:
+    from headwater.domain.durations import parse_duration
+    from headwater.services.runs import StartControls
+
+    return StartControls(
+        start_at=parse_time(start_at, "--start-at") if start_at else None,
+        start_in=parse_duration(start_in, "--start-in") if start_in else None,
+        expires_at=parse_time(expires_at, "--expires-at") if expires_at else None,
+    )

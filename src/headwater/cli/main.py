@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+backfills_app = typer.Typer(
+    help="List backfills; cancel one as a whole.", invoke_without_command=True
+)
+app.add_typer(backfills_app, name="backfills")
 limits_app = typer.Typer(
     help="Concurrency limits: at most N running for a key.", invoke_without_command=True
 )
@@ -320,10 +324,19 @@ def submit(
     task_param: list[str] = typer.Option([], "--task-param", "-t", metavar="NODE.KEY=VALUE"),
     force: bool = typer.Option(False, "--force"),
     priority: int = typer.Option(0, "--priority", help="Higher runs first."),
+    start_at: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--start-at", metavar="TIME", help="Start no earlier (ISO 8601; UTC if no offset)."
+    ),
+    start_in: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--start-in", metavar="DURATION", help="Start after this long, e.g. 2h30m."
+    ),
+    expires_at: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--expires-at", metavar="TIME", help="End as expired if not started by then."
+    ),
     project: ProjectOpt = None,
 ) -> None:
     """Start a run for workers to execute, print its id, and return at once."""
-    from headwater.cli.args import parse_params, parse_task_params
+    from headwater.cli.args import parse_params, parse_start_controls, parse_task_params
     from headwater.cli.worker_cmd import register_project
     from headwater.services.context import open_services
     from headwater.services.runs import register_pipeline, start_run
@@ -331,6 +344,7 @@ def submit(
     with handled():
         settings = _settings(project)
         args, task_args = parse_params(param, None), parse_task_params(task_param)
+        controls = parse_start_controls(start_at, start_in, expires_at)
         loaded = _load(settings)
         spec = _find(loaded, pipeline).spec  # definition problems before the database
         svc = open_services(settings)
@@ -338,11 +352,123 @@ def submit(
             register_project(svc, loaded)
             register_pipeline(svc, spec)  # also a recipe file from outside the project
             run_id = start_run(
-                svc, spec.name, args, task_args=task_args, force=force, priority=priority
+                svc,
+                spec.name,
+                args,
+                task_args=task_args,
+                force=force,
+                priority=priority,
+                controls=controls,
             )
         finally:
             svc.close()
     typer.echo(run_id)
+
+
+@app.command()
+def backfill(
+    pipeline: str = typer.Argument(..., help="Pipeline name."),
+    start: str = typer.Option(..., "--start", help="First logical date (2026-01-01 or a time)."),
+    end: str = typer.Option(..., "--end", help="Last logical date, inclusive."),
+    every: str = typer.Option("1d", "--every", help="Step: 1d, 1w, 6h, 30m."),
+    timezone: str = typer.Option("UTC", "--timezone", help="IANA timezone of the dates."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", metavar="KEY=VALUE", help='A run argument; may hold "{{ ds }}".'
+    ),
+    max_running: int = typer.Option(10, "--max-running", min=1, help="Runs at once."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow it with a progress bar."),
+    with_worker: bool = typer.Option(
+        False, "--worker", help="Also execute the runs in this process."
+    ),
+    project: ProjectOpt = None,
+) -> None:
+    """Create one run per logical date from --start to --end (at most --max-running at
+    once; workers execute them) and follow their progress; exit 0 if all succeeded."""
+    from rich.console import Console
+
+    from headwater.cli.args import parse_params
+    from headwater.cli.backfill_cmd import describe, embedded_worker, follow
+    from headwater.cli.worker_cmd import register_project
+    from headwater.domain.backfill import parse_local_time
+    from headwater.services.backfills import create_backfill
+    from headwater.services.context import open_services
+    from headwater.services.runs import register_pipeline
+
+    console = Console(stderr=True)
+    with handled():
+        settings = _settings(project)
+        args = parse_params(param, None)
+        loaded = _load(settings)
+        spec = _find(loaded, pipeline).spec
+        os.chdir(settings.project_dir)
+        svc = open_services(settings)
+        try:
+            register_project(svc, loaded)
+            register_pipeline(svc, spec)
+            view = create_backfill(
+                svc,
+                spec.name,
+                start=parse_local_time(start, timezone, "--start"),
+                end=parse_local_time(end, timezone, "--end"),
+                every=every,
+                timezone=timezone,
+                args=args,
+                max_running=max_running,
+            )
+            typer.echo(view.backfill.id)
+            console.print(f"{view.backfill.total} runs of {spec.name}, {max_running} at a time")
+            if wait:
+                with embedded_worker(svc, loaded, settings, with_worker):
+                    try:
+                        view = follow(svc, view.backfill.id, console)
+                    except KeyboardInterrupt:
+                        console.print(
+                            f"stopped watching; the runs go on. Cancel them with: "
+                            f"headwater backfills cancel {view.backfill.id}"
+                        )
+                        raise typer.Exit(130) from None
+                console.print(describe(view))
+        finally:
+            svc.close()
+    if wait and view.state != "succeeded":
+        raise typer.Exit(EXIT_FAILED)
+
+
+@backfills_app.callback()
+def backfills_list(ctx: typer.Context, project: ProjectOpt = None) -> None:
+    """List recent backfills with their progress."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from headwater.cli.backfill_cmd import describe
+    from headwater.services.backfills import list_backfills
+    from headwater.services.context import open_services
+
+    with handled():
+        svc = open_services(_settings(project))
+        try:
+            found = list_backfills(svc)
+        finally:
+            svc.close()
+    for view in found:
+        typer.echo(describe(view))
+    if not found:
+        typer.echo("no backfills")
+
+
+@backfills_app.command("cancel")
+def backfills_cancel(backfill_id: str, project: ProjectOpt = None) -> None:
+    """Cancel a backfill as a whole: every run of it that has not ended."""
+    from headwater.cli.backfill_cmd import describe
+    from headwater.services.backfills import cancel_backfill
+    from headwater.services.context import open_services
+
+    with handled():
+        svc = open_services(_settings(project))
+        try:
+            view = cancel_backfill(svc, backfill_id)
+        finally:
+            svc.close()
+    typer.echo(describe(view))
 
 
 @limits_app.callback()
@@ -450,20 +576,49 @@ def serve(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8080,
     concurrency: Optional[int] = typer.Option(None, "--concurrency", "-j", min=1),  # noqa: UP045
+    scheduler: bool = typer.Option(
+        True, "--scheduler/--no-scheduler", help="Also run the scheduler (schedules, expiry)."
+    ),
     project: ProjectOpt = None,
 ) -> None:
-    """Serve the HTTP API with an embedded worker, on SQLite by default."""
-    _serve(project, host, port, with_worker=True, concurrency=concurrency)
+    """Serve the HTTP API with an embedded worker and scheduler, on SQLite by default."""
+    _serve(project, host, port, with_worker=True, concurrency=concurrency, with_scheduler=scheduler)
 
 
 @app.command()
 def api(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, project: ProjectOpt = None) -> None:
-    """Serve the HTTP API only (workers run elsewhere)."""
+    """Serve the HTTP API only (workers and schedulers run elsewhere)."""
     _serve(project, host, port, with_worker=False, concurrency=None)
 
 
+@app.command("scheduler")
+def scheduler_(project: ProjectOpt = None) -> None:
+    """Run the scheduler: fire due schedules exactly once, expire runs that could not
+    start in time. Several may run at once. Stops (exit 0) on SIGTERM or SIGINT."""
+    import logging
+
+    from headwater.scheduler.process import serve_scheduler
+    from headwater.services.context import open_services
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    with handled():
+        svc = open_services(_settings(project))
+        typer.echo("headwater scheduler running (Ctrl-C to stop)", err=True)
+        try:
+            code = serve_scheduler(svc)
+        finally:
+            svc.close()
+    raise typer.Exit(code)
+
+
 def _serve(
-    project: Path | None, host: str, port: int, *, with_worker: bool, concurrency: int | None
+    project: Path | None,
+    host: str,
+    port: int,
+    *,
+    with_worker: bool,
+    concurrency: int | None,
+    with_scheduler: bool = False,
 ) -> None:
     import logging
     import threading
@@ -471,6 +626,7 @@ def _serve(
     from headwater.api.app import create_app
     from headwater.api.server import serve as serve_http
     from headwater.cli.worker_cmd import register_project
+    from headwater.scheduler.process import start_embedded
     from headwater.services.context import open_services
     from headwater.worker.code import CodeLocation
     from headwater.worker.worker import Worker
@@ -488,6 +644,7 @@ def _serve(
             worker = Worker(svc, CodeLocation(loaded.registry), settings, concurrency=concurrency)
             thread = threading.Thread(target=worker.run, name="hw-embedded-worker", daemon=True)
             thread.start()
+        embedded = start_embedded(svc) if with_scheduler else None
 
         def ready(url: str) -> None:
             typer.echo(f"headwater serving at {url}  (API docs: {url}/api/docs)", err=True)
@@ -495,6 +652,9 @@ def _serve(
         try:
             serve_http(create_app(svc, settings), host, port, ready)
         finally:
+            if embedded is not None:
+                embedded[0].stop()
+                embedded[1].join()
             if worker is not None and thread is not None:
                 worker.stop()
                 thread.join()

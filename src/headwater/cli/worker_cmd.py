@@ -14,6 +14,7 @@ from headwater.errors import DefinitionError
 from headwater.services.context import Services
 from headwater.services.notifications import save_notifications
 from headwater.services.runs import register_pipeline
+from headwater.services.schedules import register_schedules
 from headwater.services.sensors import save_sensors
 from headwater.worker.code import CodeLocation
 from headwater.worker.worker import Worker
@@ -34,6 +35,8 @@ def register_project(svc: Services, project: Project) -> list[str]:
     registry = project.registry
     save_sensors(svc, list(registry.sensors.values()), registry.secrets)
     save_notifications(svc, list(registry.notifications.values()))
+    schedules = project.registry.schedules.values()
+    register_schedules(svc, [s for s in schedules if s.pipeline in registered], origin="code")
     return registered
 
 

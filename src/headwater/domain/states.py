@@ -14,10 +14,12 @@ S = TypeVar("S", bound=StrEnum)
 
 
 class RunState(StrEnum):
+    QUEUED = "queued"  # waiting for its turn (a backfill's concurrency); no task is ready
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # could not start before its expires_at
 
 
 class TaskRunState(StrEnum):
@@ -44,10 +46,13 @@ class AttemptState(StrEnum):
 _R, _T, _A = RunState, TaskRunState, AttemptState
 
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    _R.RUNNING: frozenset({_R.SUCCEEDED, _R.FAILED, _R.CANCELLED}),
+    _R.QUEUED: frozenset({_R.RUNNING, _R.CANCELLED, _R.EXPIRED}),
+    # running -> expired: only while none of its task runs has started (start_at/expiry).
+    _R.RUNNING: frozenset({_R.SUCCEEDED, _R.FAILED, _R.CANCELLED, _R.EXPIRED}),
     _R.SUCCEEDED: frozenset(),
     _R.FAILED: frozenset(),
     _R.CANCELLED: frozenset(),
+    _R.EXPIRED: frozenset(),
 }
 
 TASK_RUN_TRANSITIONS: dict[TaskRunState, frozenset[TaskRunState]] = {
@@ -76,7 +81,7 @@ ATTEMPT_TRANSITIONS: dict[AttemptState, frozenset[AttemptState]] = {
 }
 
 # States a row may be created in.
-RUN_INITIAL = frozenset({_R.RUNNING})
+RUN_INITIAL = frozenset({_R.QUEUED, _R.RUNNING})
 TASK_RUN_INITIAL = frozenset({_T.PENDING, _T.READY, _T.CACHED})
 ATTEMPT_INITIAL = frozenset({_A.RUNNING})
 

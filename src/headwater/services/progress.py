@@ -20,6 +20,7 @@ from headwater.services.arguments import map_source_value
 from headwater.services.context import Services
 from headwater.services.outputs import inline_output
 from headwater.services.plans import Plan
+from headwater.store import backfills as backfill_store
 from headwater.store import claims as claim_store
 from headwater.store import runs as run_store
 from headwater.store.runs import RunRow
@@ -66,7 +67,7 @@ def advance(
             )
             finished.extend((n, -1, False) for n in skipped)
     if remaining == 0:
-        _finish_run(conn, run.id, now)
+        _finish_run(svc, conn, run, now)
 
 
 def _start_nodes(
@@ -74,7 +75,10 @@ def _start_nodes(
 ) -> list[Done]:
     """Make nodes ready; map nodes expand instead. What ended at once, as Done."""
     plain = [n for n in node_ids if plan.spec.node_map[n].map is None]
-    if run_store.transition_nodes(conn, run.id, plain, TaskRunState.READY, available_at=0.0):
+    available_at = run.start_at or 0.0  # not claimable before the run's start time
+    if run_store.transition_nodes(
+        conn, run.id, plain, TaskRunState.READY, available_at=available_at
+    ):
         claim_store.notify_ready(svc.db, conn)
     ended: list[Done] = []
     for node_id in node_ids:
@@ -124,7 +128,7 @@ def _expand(
                 "state": TaskRunState.READY.value,
                 "queue": parent.queue,
                 "priority": run.priority,
-                "available_at": 0.0,
+                "available_at": run.start_at or 0.0,
                 "waiting_on": 0,
                 "max_attempts": parent.max_attempts,
                 "created_at": now,
@@ -171,8 +175,26 @@ def _child_done(
     return [(node_id, -1, ok)]
 
 
-def _finish_run(conn: Connection, run_id: str, now: float) -> None:
+def _finish_run(svc: Services, conn: Connection, run: RunRow, now: float) -> None:
     failed = run_store.any_task_run_in(
-        conn, run_id, (TaskRunState.FAILED, TaskRunState.UPSTREAM_FAILED, TaskRunState.CANCELLED)
+        conn, run.id, (TaskRunState.FAILED, TaskRunState.UPSTREAM_FAILED, TaskRunState.CANCELLED)
     )
-    run_store.finish_run(conn, run_id, RunState.FAILED if failed else RunState.SUCCEEDED, now)
+    target = RunState.FAILED if failed else RunState.SUCCEEDED
+    if run_store.finish_run(conn, run.id, target, now) and run.backfill_id is not None:
+        start_next_queued(svc, conn, run.backfill_id)
+
+
+def start_next_queued(svc: Services, conn: Connection, backfill_id: str) -> str | None:
+    """A running run of the backfill ended: start its next queued run, in the same
+    transaction (the backfill's concurrency gate). The started run's id, if any."""
+    run_id = backfill_store.start_next_queued(conn, backfill_id)
+    if run_id is not None:
+        start_queued_run(svc, conn, run_id)
+    return run_id
+
+
+def start_queued_run(svc: Services, conn: Connection, run_id: str) -> None:
+    """Make ready the first task runs of a run just moved from queued to running."""
+    run = run_store.get_run(conn, run_id)
+    plan = svc.plans.get(conn, run.version_id)
+    advance(svc, conn, plan, run, ready=plan.graph.roots())

@@ -11,13 +11,15 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection
 
 from headwater.domain.canonical import sha256_hex
+from headwater.domain.problems import Problem
 from headwater.domain.spec import PipelineSpec
 from headwater.domain.states import TASK_RUN_OK, AttemptState, RunState, TaskRunState
 from headwater.errors import Conflict, Contended, NotFound, ValidationError
 from headwater.services.arguments import validate_run_args
 from headwater.services.context import Services
 from headwater.services.plans import Plan
-from headwater.services.progress import advance
+from headwater.services.progress import advance, start_next_queued
+from headwater.store import expiry as expiry_store
 from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
 from headwater.store.runs import AttemptRow, RunRow, TaskRunRow
@@ -37,6 +39,29 @@ def register_pipeline(svc: Services, spec: PipelineSpec, origin: str = "code") -
         return pipeline_store.save_version(conn, spec, origin, svc.db.clock(conn))
 
 
+@dataclass(frozen=True)
+class StartControls:
+    """When a run may start and until when: not before `start_at` (or `start_in` seconds
+    from now, by the database clock), and it ends as expired if it has not started by
+    `expires_at`. Times are seconds since the epoch."""
+
+    start_at: float | None = None
+    start_in: float | None = None
+    expires_at: float | None = None
+
+    def as_request(self) -> dict[str, float]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What created a run, besides a caller: a schedule's tick or a backfill."""
+
+    schedule: str | None = None
+    backfill_id: str | None = None
+    logical_date: float | None = None
+
+
 def start_run(
     svc: Services,
     pipeline: str,
@@ -48,6 +73,7 @@ def start_run(
     priority: int = 0,
     tags: Sequence[str] = (),
     idempotency_key: str | None = None,
+    controls: StartControls = StartControls(),
 ) -> str:
     """Create a run of the pipeline's current version and make its first task runs ready.
 
@@ -55,14 +81,17 @@ def start_run(
     database is unchanged. With an `idempotency_key`, the same key and the same request
     give back the run already started; the same key with another request is a Conflict.
     """
-    request = run_request(
-        pipeline,
-        args,
-        task_args,
-        force=force,
-        resume_from=resume_from,
-        priority=priority,
-        tags=tags,
+    request = (
+        run_request(
+            pipeline,
+            args,
+            task_args,
+            force=force,
+            resume_from=resume_from,
+            priority=priority,
+            tags=tags,
+        )
+        | controls.as_request()
     )
     try:
         run_id = _start_run(svc, request, idempotency_key)
@@ -115,11 +144,12 @@ def create_run(
     request: dict[str, Any],
     *,
     idempotency_key: str | None = None,
+    origin: Origin = Origin(),
 ) -> str:
     """Create a run inside the caller's transaction (a sensor records the file that
-    started it in the same one). Everything is validated before the first write, so a
-    ValidationError or NotFound leaves the caller's transaction as it was. The caller
-    calls `svc.notify()` after committing, to wake in-process workers."""
+    started it, a schedule its tick, in the same one). Everything is validated before
+    the first write, so a ValidationError or NotFound leaves the caller's transaction as
+    it was. The caller calls `svc.notify()` after committing, to wake in-process workers."""
     pipeline, args, task_args = request["pipeline"], request["args"], request["task_args"]
     row = pipeline_store.get_pipeline(conn, pipeline)
     assert row.current_version_id is not None
@@ -128,6 +158,7 @@ def create_run(
     if problems:
         raise ValidationError(problems, f"invalid arguments for pipeline {pipeline}")
     now = svc.db.clock(conn)
+    start_at, expires_at = _start_window(request, now)
     run_id = new_run_id()
     nodes = plan.spec.nodes
     resume_from = request.get("resume_from")
@@ -147,11 +178,17 @@ def create_run(
         created_at=now,
         idempotency_key=idempotency_key,
         request_hash=sha256_hex(request) if idempotency_key is not None else None,
+        start_at=start_at,
+        expires_at=expires_at,
+        **vars(origin),
     )
     priority = request["priority"]
     run_store.insert_task_runs(
         conn,
-        [_node_row(plan, run_id, node.id, now, priority, reused.get(node.id)) for node in nodes]
+        [
+            _node_row(plan, run_id, node.id, now, priority, reused.get(node.id), start_at)
+            for node in nodes
+        ]
         + [
             _copy_row(run_id, child, now, plan.limit_keys.get(child.node_id, "[]"))
             for row in reused.values()
@@ -165,13 +202,40 @@ def create_run(
     return run_id
 
 
+def _start_window(request: Mapping[str, Any], now: float) -> tuple[float | None, float | None]:
+    """(start_at, expires_at) of a request, checked against the database clock."""
+    start_at, start_in = request.get("start_at"), request.get("start_in")
+    expires_at = request.get("expires_at")
+    problems = []
+    if start_at is not None and start_in is not None:
+        problems.append(Problem("", "start_in", "give start_at or start_in, not both"))
+    if start_in is not None:
+        if start_in < 0:
+            problems.append(Problem("", "start_in", "must not be negative"))
+        start_at = now + start_in
+    if expires_at is not None:
+        if expires_at <= now:
+            problems.append(Problem("", "expires_at", "is already in the past"))
+        elif start_at is not None and expires_at <= start_at:
+            problems.append(Problem("", "expires_at", "must be after the start time"))
+    if problems:
+        raise ValidationError(problems, "invalid start controls")
+    return start_at, expires_at
+
+
+def task_run_rows(plan: Plan, run_id: str, now: float, priority: int) -> list[dict[str, Any]]:
+    """The task-run rows of a new run, all pending (a backfill's queued runs)."""
+    return [_node_row(plan, run_id, node.id, now, priority) for node in plan.spec.nodes]
+
+
 def _node_row(
     plan: Plan,
     run_id: str,
     node_id: str,
     now: float,
     priority: int,
-    reused: tuple[TaskRunRow, list[TaskRunRow]] | None,
+    reused: tuple[TaskRunRow, list[TaskRunRow]] | None = None,
+    start_at: float | None = None,
 ) -> dict[str, Any]:
     node = plan.spec.node_map[node_id]
     task = plan.spec.tasks[node.task]
@@ -183,7 +247,9 @@ def _node_row(
         "state": TaskRunState.PENDING.value,
         "queue": task.queue,
         "priority": priority,
-        "available_at": now,
+        # Claiming already waits for available_at (retry backoff): a run's start time
+        # is the same gate, so workers need no idea of start_at.
+        "available_at": start_at if start_at is not None else now,
         "waiting_on": len(plan.graph.upstream[node_id]),
         "is_map_parent": node.map is not None,
         "max_attempts": task.retries + 1,
@@ -239,26 +305,34 @@ def _reused_rows(
 
 
 def cancel_run(svc: Services, run_id: str) -> bool:
-    """Cancel a running run: its open task runs and running attempts end as cancelled.
-    Workers holding those attempts find their leases refused and stop them."""
-
-    def cancel() -> bool:
-        with svc.db.write() as conn:
-            now = svc.db.clock(conn)
-            if run_store.get_run(conn, run_id).state != RunState.RUNNING:
-                return False
-            # Rows are locked in the order completions lock them (attempts, task runs,
-            # then the run), so a cancel and a completion cannot deadlock on them.
-            run_store.end_running_attempts(conn, run_id, AttemptState.CANCELLED, now)
-            cancelled = run_store.cancel_open_task_runs(conn, run_id, now)
-            if not run_store.finish_run(conn, run_id, RunState.CANCELLED, now):
-                return False  # it ended meanwhile; the guarded updates above changed nothing
-            run_store.add_remaining(conn, run_id, -cancelled)
-            return True
-
-    done = _retry_contended(cancel)
+    """Cancel a queued or running run: its open task runs and running attempts end as
+    cancelled. Workers holding those attempts find their leases refused and stop them."""
+    done = _retry_contended(lambda: end_run(svc, run_id, RunState.CANCELLED))
     svc.notify()
     return done
+
+
+def end_run(svc: Services, run_id: str, target: RunState, *, unless_started: bool = False) -> bool:
+    """End a run that has not ended as `target` (cancelled, or expired when
+    `unless_started` and none of its attempts has begun). False if it had ended (or
+    started) already. A backfill's next queued run takes the freed place."""
+    with svc.db.write() as conn:
+        now = svc.db.clock(conn)
+        run = run_store.get_run(conn, run_id)
+        if run.state not in (RunState.RUNNING, RunState.QUEUED):
+            return False
+        if unless_started and expiry_store.has_started(conn, run_id):
+            return False
+        # Rows are locked in the order completions lock them (attempts, task runs,
+        # then the run), so a cancel and a completion cannot deadlock on them.
+        run_store.end_running_attempts(conn, run_id, AttemptState.CANCELLED, now)
+        cancelled = run_store.cancel_open_task_runs(conn, run_id, now)
+        if not run_store.finish_run(conn, run_id, target, now):
+            return False  # it ended meanwhile; the guarded updates above changed nothing
+        run_store.add_remaining(conn, run_id, -cancelled)
+        if run.backfill_id is not None and run.state == RunState.RUNNING:
+            start_next_queued(svc, conn, run.backfill_id)
+        return True
 
 
 def cancel_task_run(svc: Services, run_id: str, node_id: str, map_index: int = -1) -> bool:
@@ -332,12 +406,16 @@ def get_run_view(svc: Services, run_id: str) -> RunView:
 
 
 __all__ = [
+    "Origin",
     "RunView",
+    "StartControls",
     "cancel_run",
     "cancel_task_run",
     "create_run",
+    "end_run",
     "get_run_view",
     "register_pipeline",
     "run_request",
     "start_run",
+    "task_run_rows",
 ]

@@ -36,6 +36,11 @@ class RunRow:
     remaining: int
     created_at: float
     ended_at: float | None
+    start_at: float | None = None
+    expires_at: float | None = None
+    schedule: str | None = None
+    backfill_id: str | None = None
+    logical_date: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,11 @@ def _run(row: Row[Any]) -> RunRow:
         row.remaining,
         row.created_at,
         row.ended_at,
+        row.start_at,
+        row.expires_at,
+        row.schedule,
+        row.backfill_id,
+        row.logical_date,
     )
 
 
@@ -203,14 +213,26 @@ class DuplicateIdempotencyKey(Conflict):
 
 
 def insert_run(conn: Connection, **values: Any) -> None:
+    values.setdefault("state", RunState.RUNNING.value)
     for key in ("args", "task_args", "tags"):
         values[key] = json.dumps(values[key])
     try:
-        conn.execute(runs.insert().values(state=RunState.RUNNING.value, **values))
+        conn.execute(runs.insert().values(**values))
     except sa.exc.IntegrityError as exc:
         if values.get("idempotency_key") is None:
             raise
         raise DuplicateIdempotencyKey() from exc
+
+
+def insert_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many runs in one executemany (a backfill); every row gives the same keys."""
+    if not rows:
+        return
+    encoded = [
+        {**row, **{key: json.dumps(row[key]) for key in ("args", "task_args", "tags")}}
+        for row in rows
+    ]
+    conn.execute(runs.insert(), encoded)
 
 
 def find_run_by_key(conn: Connection, idempotency_key: str) -> tuple[str, str] | None:

@@ -58,7 +58,17 @@ runs = sa.Table(
     # the same run; with another request, a conflict. The hash is of that request.
     sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
+    # Start controls: not claimable before start_at; ends as expired if it has not
+    # started by expires_at.
+    sa.Column("start_at", sa.Float, nullable=True),
+    sa.Column("expires_at", sa.Float, nullable=True),
+    # What created it: a schedule's tick or a backfill, for the logical date it covers.
+    sa.Column("schedule", sa.String(200), nullable=True),
+    sa.Column("backfill_id", sa.String(32), nullable=True),
+    sa.Column("logical_date", sa.Float, nullable=True),
     sa.Index(None, "pipeline", "created_at"),
+    sa.Index(None, "backfill_id", "state"),
+    sa.Index(None, "expires_at"),
     sa.Index(None, "state", "created_at"),
 )
 
@@ -259,4 +269,58 @@ notification_deliveries = sa.Table(
     sa.Column("delivered_at", sa.Float, nullable=True),
     sa.Index(None, "state", "next_attempt_at"),
     sa.Index(None, "notification_id", "id"),
+)
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("cron", sa.String(200), nullable=True),
+    sa.Column("interval_seconds", sa.Float, nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("start_at", sa.Float, nullable=True),  # no tick before
+    sa.Column("end_at", sa.Float, nullable=True),  # no tick at or after
+    sa.Column("args", sa.Text, nullable=False),  # JSON; strings may hold {{ templates }}
+    sa.Column("catchup", sa.String(10), nullable=False),  # skip, latest, all
+    sa.Column("max_catchup", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # active, paused
+    sa.Column("origin", sa.String(20), nullable=False),  # code, recipe, api
+    sa.Column("description", sa.Text, nullable=False),
+    # Ticks at or before this instant were handled (fired or skipped); the next one due.
+    sa.Column("checked_until", sa.Float, nullable=False),
+    sa.Column("next_tick_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index(None, "state", "next_tick_at"),
+)
+
+# One row per fired tick. The primary key is what makes a tick fire exactly once: it is
+# inserted in the transaction that creates the tick's run, so a second scheduler
+# inserting the same tick changes nothing.
+schedule_ticks = sa.Table(
+    "schedule_ticks",
+    metadata,
+    sa.Column("schedule", sa.String(200), primary_key=True),
+    sa.Column("tick_at", sa.Float, primary_key=True),
+    sa.Column("run_id", sa.String(32), nullable=True),  # None: no run (see error)
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+backfills = sa.Table(
+    "backfills",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # running, succeeded, failed, cancelled
+    sa.Column("start", sa.Float, nullable=False),
+    sa.Column("end", sa.Float, nullable=False),
+    sa.Column("every", sa.String(100), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("args", sa.Text, nullable=False),  # JSON template, rendered per logical date
+    sa.Column("max_running", sa.Integer, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=True),
 )
