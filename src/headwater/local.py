@@ -28,7 +28,13 @@ from headwater.errors import ValidationError
 from headwater.services.arguments import validate_run_args
 from headwater.services.context import Services, open_services
 from headwater.services.plans import Plan
-from headwater.services.runs import RunView, get_run_view, register_pipeline, start_run
+from headwater.services.runs import (
+    RunView,
+    StartControls,
+    get_run_view,
+    register_pipeline,
+    start_run,
+)
 from headwater.worker.code import CodeLocation
 from headwater.worker.worker import Worker, run_is_over
 
@@ -105,6 +111,7 @@ def run_pipeline(
     registry: Registry | None = None,
     on_start: Callable[[str], None] | None = None,
     wait: Callable[[str, threading.Thread], None] | None = None,
+    controls: StartControls | None = None,
 ) -> RunResult:
     """Register the pipeline, start a run and work on it here until it ends.
 
@@ -120,7 +127,13 @@ def run_pipeline(
         raise ValidationError(problems, f"invalid arguments for pipeline {spec.name}")
     register_pipeline(svc, spec)
     run_id = start_run(
-        svc, spec.name, args, task_args=task_args, force=force, resume_from=resume_from
+        svc,
+        spec.name,
+        args,
+        task_args=task_args,
+        force=force,
+        resume_from=resume_from,
+        controls=controls or StartControls(),
     )
     if on_start is not None:
         on_start(run_id)

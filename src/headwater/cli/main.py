@@ -181,10 +181,19 @@ def run(
         metavar="RUN_ID",
         help="Reuse the succeeded task runs of RUN_ID; run the rest.",
     ),
+    start_at: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--start-at", metavar="TIME", help="Wait until then (ISO 8601; UTC if no offset)."
+    ),
+    start_in: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--start-in", metavar="DURATION", help="Wait this long first, e.g. 30s, 2h30m."
+    ),
+    expires_at: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--expires-at", metavar="TIME", help="End as expired if not started by then."
+    ),
     project: ProjectOpt = None,
 ) -> None:
     """Run a pipeline here, in parallel where the DAG allows; exit 0 only if it succeeded."""
-    from headwater.cli.args import parse_params, parse_task_params
+    from headwater.cli.args import parse_params, parse_start_controls, parse_task_params
     from headwater.cli.display import RunDisplay
     from headwater.local import run_pipeline
     from headwater.services.context import open_services
@@ -193,6 +202,7 @@ def run(
         settings = _settings(project, concurrency=concurrency)
         args = parse_params(param, params_file)
         task_args = parse_task_params(task_param)
+        controls = parse_start_controls(start_at, start_in, expires_at)
         loaded = _load(settings)
         found = _find(loaded, pipeline)
         found.spec  # noqa: B018 - report definition problems before touching the database
@@ -213,6 +223,7 @@ def run(
                 registry=loaded.registry,
                 on_start=display.started,
                 wait=display.watch,
+                controls=controls,
             )
         finally:
             svc.close()

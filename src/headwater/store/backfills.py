@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from headwater.domain.states import RunState, TaskRunState, sources_of
 from headwater.errors import NotFound
+from headwater.store.notifications import enqueue_run_end
 from headwater.store.tables import backfills, runs, task_runs
 
 
@@ -119,12 +120,16 @@ def cancel_queued_runs(conn: Connection, backfill_id: str, now: float) -> int:
         .where(task_runs.c.run_id.in_(queued), task_runs.c.state.in_(sources_of(target)))
         .values(state=target.value, ended_at=now)
     )
-    result = conn.execute(
+    ended = conn.execute(
         runs.update()
         .where(runs.c.backfill_id == backfill_id, runs.c.state == RunState.QUEUED.value)
         .values(state=RunState.CANCELLED.value, ended_at=now, remaining=0)
-    )
-    return int(result.rowcount)
+        .returning(runs.c.id, runs.c.pipeline)
+    ).all()
+    # Like every run that ends (store.runs.finish_run): tell the notifications.
+    for run_id, pipeline in ended:
+        enqueue_run_end(conn, run_id, pipeline, RunState.CANCELLED.value, now)
+    return len(ended)
 
 
 def list_run_ids(conn: Connection, backfill_id: str, states: tuple[RunState, ...]) -> list[str]:

@@ -28,6 +28,7 @@ from headwater.executors.inline import InlineExecutor
 from headwater.executors.process import ProcessExecutor
 from headwater.services.attempts import ClaimRequest, reap_expired_leases, release_attempts
 from headwater.services.context import Services
+from headwater.services.expiry import expire_runs
 from headwater.services.workers import (
     heartbeat,
     mark_dead_workers,
@@ -225,6 +226,8 @@ class Worker:
             try:
                 live = heartbeat(self.svc, self.id, ids, self.settings.lease_seconds)
                 reap_expired_leases(self.svc)
+                # Workers expire runs too, so a fleet without a scheduler still does.
+                expire_runs(self.svc)
                 mark_dead_workers(self.svc, 2 * self.settings.lease_seconds)
             except StoreUnavailable as exc:
                 log.warning("heartbeat failed (%s); retrying next beat", exc)
