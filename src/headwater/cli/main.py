@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from headwater.cli.backfill_cmd import backfills_app
 from headwater.cli.errors import EXIT_FAILED, EXIT_INVALID, handled
+from headwater.cli.schedules_cmd import schedules_app
 from headwater.cli.sensors_cmd import sensors_app
 
 if TYPE_CHECKING:
@@ -26,15 +28,13 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-backfills_app = typer.Typer(
-    help="List backfills; cancel one as a whole.", invoke_without_command=True
-)
-app.add_typer(backfills_app, name="backfills")
 limits_app = typer.Typer(
     help="Concurrency limits: at most N running for a key.", invoke_without_command=True
 )
 app.add_typer(limits_app, name="limits")
 app.add_typer(sensors_app, name="sensors")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(backfills_app, name="backfills")
 
 ProjectOpt = Annotated[
     Path | None,
@@ -443,43 +443,6 @@ def backfill(
             svc.close()
     if wait and view.state != "succeeded":
         raise typer.Exit(EXIT_FAILED)
-
-
-@backfills_app.callback()
-def backfills_list(ctx: typer.Context, project: ProjectOpt = None) -> None:
-    """List recent backfills with their progress."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from headwater.cli.backfill_cmd import describe
-    from headwater.services.backfills import list_backfills
-    from headwater.services.context import open_services
-
-    with handled():
-        svc = open_services(_settings(project))
-        try:
-            found = list_backfills(svc)
-        finally:
-            svc.close()
-    for view in found:
-        typer.echo(describe(view))
-    if not found:
-        typer.echo("no backfills")
-
-
-@backfills_app.command("cancel")
-def backfills_cancel(backfill_id: str, project: ProjectOpt = None) -> None:
-    """Cancel a backfill as a whole: every run of it that has not ended."""
-    from headwater.cli.backfill_cmd import describe
-    from headwater.services.backfills import cancel_backfill
-    from headwater.services.context import open_services
-
-    with handled():
-        svc = open_services(_settings(project))
-        try:
-            view = cancel_backfill(svc, backfill_id)
-        finally:
-            svc.close()
-    typer.echo(describe(view))
 
 
 @limits_app.callback()
