@@ -4,12 +4,22 @@ embedded scheduler fires the ticks (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import pytest
 
-from .test_api_server import PROBLEM, server  # noqa: F401 - the fixture
+from .api_server import PROBLEM, serving
 
 API = "/api/v1"
+
+
+@pytest.fixture
+def server(examples: Path, database_url: str) -> Iterator[str]:
+    """`headwater serve` (API, worker and scheduler) on the examples project."""
+    with serving(examples, database_url) as url:
+        yield url
 
 
 def _wait_for_runs(client: httpx.Client, schedule: str, count: int) -> list[dict[str, object]]:
@@ -22,7 +32,7 @@ def _wait_for_runs(client: httpx.Client, schedule: str, count: int) -> list[dict
     raise AssertionError(f"schedule {schedule} fired fewer than {count} runs in 30 s")
 
 
-def test_schedule_lifecycle_through_the_api(server: str) -> None:  # noqa: F811
+def test_schedule_lifecycle_through_the_api(server: str) -> None:
     with httpx.Client(base_url=server, timeout=10) as client:
         created = client.post(
             f"{API}/schedules",
@@ -58,7 +68,7 @@ def test_schedule_lifecycle_through_the_api(server: str) -> None:  # noqa: F811
         assert missing.headers["content-type"] == PROBLEM
 
 
-def test_bad_schedules_are_422_naming_the_field(server: str) -> None:  # noqa: F811
+def test_bad_schedules_are_422_naming_the_field(server: str) -> None:
     with httpx.Client(base_url=server, timeout=10) as client:
         for body, field in [
             ({"cron": "61 * * * *"}, "cron"),
@@ -78,7 +88,7 @@ def test_bad_schedules_are_422_naming_the_field(server: str) -> None:  # noqa: F
         assert client.post(f"{API}/schedules", json=taken).status_code == 409
 
 
-def test_runs_with_start_controls(server: str) -> None:  # noqa: F811
+def test_runs_with_start_controls(server: str) -> None:
     with httpx.Client(base_url=server, timeout=10) as client:
         later = client.post(f"{API}/pipelines/word_count/runs", json={"start_in": "2h30m"})
         assert later.status_code == 202, later.text
@@ -98,7 +108,7 @@ def test_runs_with_start_controls(server: str) -> None:  # noqa: F811
         assert "expires_at" in [e["path"] for e in expiring.json()["errors"]]
 
 
-def test_backfill_through_the_api(server: str) -> None:  # noqa: F811
+def test_backfill_through_the_api(server: str) -> None:
     with httpx.Client(base_url=server, timeout=10) as client:
         created = client.post(
             f"{API}/backfills",
