@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from pydantic import BaseModel, Field
 
+from headwater.api.models import MAX_PRIORITY
 from headwater.domain.backfill import parse_local_time
 from headwater.services import backfills as backfill_service
 from headwater.services.backfills import DEFAULT_MAX_RUNNING, BackfillView
@@ -26,7 +27,7 @@ class BackfillCreate(BaseModel):
         default_factory=dict, description='run arguments; strings may hold "{{ ds }}"'
     )
     max_running: int = Field(DEFAULT_MAX_RUNNING, ge=1, le=10_000)
-    priority: int = 0
+    priority: int = Field(0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
     tags: list[str] = Field(default_factory=list)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 from pydantic import BaseModel, Field
 
+from headwater.api import problems
 from headwater.api.times import epoch, iso
 from headwater.domain.schedule import MAX_CATCHUP_LIMIT, Catchup, ScheduleSpec
 from headwater.services import schedules as schedule_service
@@ -75,13 +76,15 @@ def install(app: FastAPI, svc: Services) -> None:
     def list_schedules(pipeline: str | None = None) -> list[ScheduleOut]:
         return [_out(v) for v in schedule_service.list_schedules(svc, pipeline)]
 
-    @app.post(f"{API}/schedules", status_code=201, tags=["schedules"])
+    @app.post(
+        f"{API}/schedules", status_code=201, tags=["schedules"], responses=problems.responses(409)
+    )
     def create_schedule(body: ScheduleCreate) -> ScheduleOut:
         """Create an active schedule (409 if the name is taken). Ticks before now never
         fire; start a backfill for those."""
         values = body.model_dump()
         values["start_at"], values["end_at"] = epoch(body.start_at), epoch(body.end_at)
-        spec = ScheduleSpec(**values)
+        spec = ScheduleSpec.from_values(values)
         return _out(schedule_service.create_schedule(svc, spec, origin="api"))
 
     @app.get(f"{API}/schedules/{{name}}", tags=["schedules"])

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from headwater.domain.durations import calendar_step
 from headwater.domain.problems import Problem
+from headwater.domain.timetable import timezone_problems
 from headwater.errors import ValidationError
 
 MAX_BACKFILL_RUNS = 10_000
@@ -19,6 +20,9 @@ MAX_BACKFILL_RUNS = 10_000
 def parse_local_time(text: str, timezone: str, field: str) -> float:
     """`2026-01-01` or `2026-01-01T06:00[+01:00]` as epoch seconds; a time without an
     offset is a wall time in `timezone`."""
+    problems = timezone_problems(timezone)
+    if problems:
+        raise ValidationError(problems)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -27,7 +31,10 @@ def parse_local_time(text: str, timezone: str, field: str) -> float:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(timezone))
-    return moment.timestamp()
+    try:
+        return moment.timestamp()
+    except (OverflowError, ValueError):
+        raise ValidationError([Problem("", field, f"out of range: {text!r}")]) from None
 
 
 def next_logical_date(current: float, every: str, timezone: str) -> float:
@@ -53,5 +60,8 @@ def logical_dates(start: float, end: float, every: str, timezone: str) -> list[f
                 [Problem("", "every", f"more than {MAX_BACKFILL_RUNS} runs; split the range")]
             )
         dates.append(current)
-        current = next_logical_date(current, every, timezone)
+        try:
+            current = next_logical_date(current, every, timezone)
+        except (OverflowError, ValueError):  # past the year 9999: nothing more to add
+            break
     return dates

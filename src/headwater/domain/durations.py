@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from headwater.domain.problems import Problem
 from headwater.errors import ValidationError
 
+# Longer than anyone means (and than datetime arithmetic survives near year 9999).
+MAX_DURATION_SECONDS = 100 * 365 * 86400
 UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?[wdhms])+")
@@ -26,8 +29,10 @@ def parse_duration(text: str | float, field: str = "duration") -> float:
                     [Problem("", field, f"expected a duration like 90, 30m or 2h30m, got {text!r}")]
                 ) from None
             seconds = sum(float(n) * UNIT_SECONDS[unit] for n, unit in _PART.findall(cleaned))
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValidationError([Problem("", field, "must be a positive duration")])
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValidationError([Problem("", field, "must be at most 100 years")])
     return seconds
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
 from headwater.domain.durations import parse_duration
 from headwater.domain.problems import Problem
@@ -17,6 +18,8 @@ from headwater.errors import ValidationError
 Catchup = Literal["skip", "latest", "all"]
 # A tick fired later than this after its time counts as missed (catch-up decides).
 LATE_TICK_SECONDS = 60.0
+# The scheduler works to the second; finer intervals would flood the database.
+MIN_INTERVAL_SECONDS = 1.0
 MAX_CATCHUP_LIMIT = 10_000
 
 
@@ -60,8 +63,26 @@ class ScheduleSpec(BaseModel):
             seconds = self.interval_seconds
         except ValidationError as exc:
             return exc.problems
+        if seconds is not None and seconds < MIN_INTERVAL_SECONDS:
+            return [Problem("", "interval", "must be at least 1 second")]
         table = Timetable(self.cron, seconds, self.timezone, self.start_at, self.end_at)
         return table.problems() + template_problems(self.args)
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> ScheduleSpec:
+        """A checked spec; a ValidationError naming each bad field otherwise."""
+        try:
+            spec = cls(**values)
+        except PydanticValidationError as exc:
+            raise ValidationError(
+                [
+                    Problem("", ".".join(str(p) for p in err["loc"]), err["msg"])
+                    for err in exc.errors()
+                ],
+                "invalid schedule",
+            ) from None
+        spec.check()
+        return spec
 
     def check(self) -> None:
         """Raise ValidationError listing every problem."""
