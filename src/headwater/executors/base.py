@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from headwater.domain.spec import TaskDef
+from headwater.executors.capture import AttemptLog
 
 OutcomeState = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
@@ -63,6 +64,11 @@ class AttemptContext:
     # Resolves a python task's callable; executors that run elsewhere only need names.
     load_callable: Callable[[TaskDef], Callable[[dict[str, Any]], Any]]
     cancelled: CancelSignal = field(default_factory=CancelSignal)
+    # Called before the attempt's first log write (never if it writes none).
+    on_first_log: Callable[[], object] | None = None
+
+    def open_log(self) -> AttemptLog:
+        return AttemptLog(self.log_dir, self.on_first_log)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any
@@ -22,10 +23,13 @@ class AttemptLog:
     """Log files of one attempt, created (with their folder) on first write: most
     attempts print nothing, and skipping their folders saves a mkdir per task run."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, on_first_write: Callable[[], object] | None = None) -> None:
         self.log_dir = log_dir
         self._files: dict[str, IO[bytes]] = {}
         self._lock = threading.Lock()
+        # Told once, before the first byte lands (the worker records where the log is,
+        # so it can be followed live; an attempt that prints nothing costs nothing).
+        self._on_first_write = on_first_write
 
     def write(self, stream: str, data: str | bytes) -> None:
         raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
@@ -35,6 +39,9 @@ class AttemptLog:
             for name in (stream, "combined"):
                 handle = self._files.get(name)
                 if handle is None:
+                    if self._on_first_write is not None:
+                        first, self._on_first_write = self._on_first_write, None
+                        first()
                     self.log_dir.mkdir(parents=True, exist_ok=True)
                     handle = self._files[name] = (self.log_dir / f"{name}.log").open("ab")
                 handle.write(raw)

@@ -12,7 +12,6 @@ from typing import Any
 
 from headwater.authoring.commands import OUTPUT_MARKER, command_env
 from headwater.executors.base import AttemptContext, Execution, Executor, Outcome
-from headwater.executors.capture import AttemptLog
 from headwater.executors.subprocesses import ChildProcess
 
 
@@ -26,7 +25,7 @@ class _CommandExecution(Execution):
             ["/bin/sh", "-c", ctx.task.command],
             env=command_env(ctx.task, ctx.arguments, ctx.output_dir),
             stdin_data=json.dumps(ctx.arguments).encode(),
-            log=AttemptLog(ctx.log_dir),
+            log=ctx.open_log(),
             on_stdout_line=self._parse,
         )
 

@@ -49,7 +49,7 @@ class _HereExecution(Execution):
 
     def _run(self) -> Outcome:
         ctx = self._ctx
-        log = capture.AttemptLog(ctx.log_dir)
+        log = ctx.open_log()
         log_token = capture.current_log.set(log)
         context_token = set_context(
             TaskContext(

@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 from headwater.executors.base import AttemptContext, Execution, Executor, Outcome
-from headwater.executors.capture import AttemptLog
 from headwater.executors.subprocesses import ChildProcess
 
 
@@ -49,7 +48,7 @@ class _ChildExecution(Execution):
             [sys.executable, "-m", "headwater.executors.child", ctx.task.callable],
             env=env,
             stdin_data=json.dumps(ctx.arguments).encode(),
-            log=AttemptLog(ctx.log_dir),
+            log=ctx.open_log(),
         )
 
     def wait(self, timeout: float | None) -> Outcome | None:

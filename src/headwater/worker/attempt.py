@@ -118,8 +118,15 @@ class AttemptRunner:
             return self._persist(lambda: record_success(svc, claim, hit, then_claim()))
         suffix = f"-{claim.map_index}" if claim.map_index >= 0 else ""
         label = f"{run.id}-{claim.node_id}{suffix}-{claim.number}"
-        # Not retried on an outage: the worker gives the attempt back, as for arguments.
-        record_log_location(svc, claim, label, resolved.cache_key)
+
+        def note_log_location() -> None:
+            # So readers (the API, `logs --follow`) find the log while the attempt runs.
+            # Best effort: the result's own record names the log in any case.
+            try:
+                record_log_location(svc, claim, label, resolved.cache_key)
+            except StoreUnavailable as exc:
+                log.warning("cannot record where attempt %s logs: %s", claim.attempt_id, exc)
+
         with svc.artifacts.staging_dir() as output_dir:
             ctx = AttemptContext(
                 run.id,
@@ -134,6 +141,7 @@ class AttemptRunner:
                 svc.artifacts.uri(prefix, ""),
                 self.code.load_callable,
                 held.cancelled,
+                note_log_location,
             )
             outcome = self._execute(ctx)
             held.finishing.set()
