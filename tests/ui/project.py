@@ -70,6 +70,17 @@ def ticker(seconds: float = 30.0):
 
 
 @task
+def count(ticks: int) -> str:
+    return f"{ticks} ticks"
+
+
+@pipeline
+def waits(seconds: float = 60.0):
+    """A slow task, then one that waits for it."""
+    return count(tick(seconds))
+
+
+@task
 def load_rows(path: str = "orders.csv") -> int:
     raise ValueError(f"cannot parse row 3 of {path}: 'abc' is not a number")
 

@@ -103,7 +103,8 @@ def test_follow_the_log_of_a_running_task(page: Any, ui_server: str) -> None:
     shot(page, "run-log-tail")
     # The tail keeps growing while the task runs, then says the log has ended.
     expect(log).to_contain_text("tick 12", timeout=15_000)
-    expect(page.locator(".log-status")).to_contain_text("End of log", timeout=20_000)
+    expect(page.locator(".log-status")).to_contain_text("End of log", timeout=30_000)
+    expect(log).to_contain_text("tick 20")
 
 
 def test_download_an_artifact_of_a_task_run(page: Any, ui_server: str) -> None:
@@ -140,6 +141,27 @@ def test_resume_and_rerun_buttons_start_new_runs(page: Any, ui_server: str) -> N
     assert httpx.get(f"{ui_server}/api/v1/runs/{rerun}").json()["args"] == {}
 
 
+def test_a_waiting_task_run_says_why_and_the_runs_list_follows_states(
+    page: Any, ui_server: str
+) -> None:
+    run_id = start_run(ui_server, "waits", seconds=120)
+    page.goto(f"{ui_server}/runs/{run_id}")
+    expect(page.locator("#graph g.node.s-running")).to_have_count(1, timeout=15_000)
+    page.locator("#graph g.node", has_text="count").click()
+    why = page.locator("#task-run-panel .waiting")
+    expect(why).to_contain_text("Why is this waiting?")
+    expect(why).to_contain_text("waiting for upstream task runs: tick (running)")
+    shot(page, "run-waiting")
+
+    page.goto(f"{ui_server}/runs?pipeline=waits")
+    row = page.locator(f"#runs tr[data-run='{run_id}']")
+    expect(row.locator(".run-state")).to_have_text("running")
+    page.evaluate("window.__sameDocument = true")
+    assert httpx.post(f"{ui_server}/api/v1/runs/{run_id}/cancel").json() == {"cancelled": True}
+    expect(row.locator(".run-state")).to_have_text("cancelled", timeout=15_000)
+    assert page.evaluate("window.__sameDocument") is True
+
+
 def test_timeline_and_task_run_list_of_a_run(page: Any, ui_server: str) -> None:
     run_id = start_run(ui_server, "hello", name="Lin")
     wait_run(ui_server, run_id)
@@ -168,7 +190,7 @@ def test_lists_and_operations_pages(page: Any, ui_server: str) -> None:
     done = start_run(ui_server, "hello", name="Kim")
     wait_run(ui_server, done)
     page.goto(f"{ui_server}/")
-    expect(page.locator("#pipelines tbody tr")).to_have_count(3)
+    expect(page.locator("#pipelines tbody tr")).to_have_count(4)
     page.locator("#pipeline-search").fill("tick")
     expect(page.locator("#pipelines tbody tr:visible")).to_have_count(1)
     page.locator("#pipeline-search").fill("")

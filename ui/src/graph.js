@@ -5,7 +5,8 @@ import { esc } from "./util.js";
 
 const NODE_W = 172;
 const NODE_H = 36;
-const LARGE = 300; // above this many nodes, dagre's cheaper ranker keeps the layout fast
+const LARGE = 300;
+const KEYBOARD_NODES = 500; // above this many nodes, dagre's cheaper ranker keeps the layout fast
 const CACHE_PREFIX = "hw-layout:v1:";
 const WORKER_URL = new URL("./layout-worker.js", import.meta.url);
 
@@ -118,7 +119,9 @@ export class DagView {
   render() {
     const { nodes, edges } = this.graph;
     const L = this.layout;
-    const focusable = nodes.length <= 2500 ? ' tabindex="-1"' : "";
+    // Small graphs get keyboard-reachable nodes; in large ones the run page's task-run
+    // list is the keyboard path, and 2,000 extra focusable elements cost drawing time.
+    const a11y = nodes.length <= KEYBOARD_NODES;
     let path = "";
     for (const pts of L.edges) {
       path += `M${pts[0]} ${pts[1]}`;
@@ -129,7 +132,7 @@ export class DagView {
       const n = nodes[i];
       const [x, y] = L.nodes[i];
       parts.push(
-        `<g class="node ${this.states[i] ? `s-${this.states[i]}` : ""}" data-i="${i}" role="button"${focusable} aria-label="${esc(n.id)}" transform="translate(${x - NODE_W / 2} ${y - NODE_H / 2})">` +
+        `<g class="node${this.states[i] ? ` s-${this.states[i]}` : ""}" data-i="${i}"${a11y ? ` role="button" tabindex="-1" aria-label="${esc(n.id)}"` : ""} transform="translate(${x - NODE_W / 2} ${y - NODE_H / 2})">` +
         `<rect width="${NODE_W}" height="${NODE_H}" rx="6"/><rect class="bar" width="4" height="${NODE_H}" rx="2"/>` +
         `<text x="12" y="15">${esc(label(n.id, 24))}</text><text class="sub" x="12" y="28">${esc(label(this.subtitle(n, i), 28))}</text></g>`
       );

@@ -176,13 +176,22 @@ class RunPage {
   async refreshPanel() {
     const id = this.selectedId;
     const panel = $("#task-run-panel");
-    // A followed log would be cut by re-rendering: keep the panel while one streams.
-    if (panel.querySelector(`.task-run[data-task-run="${id}"]`) && [...this.logs.values()].some((s) => s.readyState !== 2)) return;
+    // An open log (followed or read) would be cut by re-rendering: while one is open the
+    // panel stays, with its state badge kept current (checked again once the new panel
+    // arrives: a log may have been opened meanwhile).
+    const following = () => {
+      const open = panel.querySelector(`.task-run[data-task-run="${id}"] .log:not([hidden])`);
+      if (open) panel.querySelector(".panel-head .state").outerHTML = stateBadge(this.taskRuns.get(id).state);
+      return Boolean(open);
+    };
+    if (following()) return;
     const response = await fetch(`/runs/${this.run.id}/task-runs/${id}`);
-    if (id !== this.selectedId) return;
+    if (id !== this.selectedId || following()) return;
     if (!response.ok) { panel.innerHTML = `<p class="form-error">${(await problemOf(response)).detail}</p>`; return; }
+    const html = await response.text();
+    if (id !== this.selectedId || following()) return;
     this.closeLogs();
-    panel.innerHTML = await response.text();
+    panel.innerHTML = html;
     this.decoratePanel(panel);
   }
 
