@@ -208,6 +208,25 @@ def test_lists_and_operations_pages(page: Any, ui_server: str) -> None:
     shot(page, "workers")
     page.goto(f"{ui_server}/queues")
     shot(page, "queues")
+    created = httpx.post(
+        f"{ui_server}/api/v1/schedules",
+        json={
+            "name": "nightly_hello",
+            "pipeline": "hello",
+            "cron": "0 2 * * *",
+            "args": {"name": "Ada"},
+        },
+    )
+    assert created.status_code == 201, created.text
     page.goto(f"{ui_server}/schedules")
-    expect(page.locator("#schedules")).not_to_contain_text("Loading")
+    row = page.locator("#schedules tbody tr", has_text="nightly_hello")
+    expect(row).to_contain_text("0 2 * * *")
+    expect(row).to_contain_text("active")
     shot(page, "schedules")
+    row.get_by_role("button", name="Pause").click()
+    expect(row.locator(".tag")).to_have_text("paused")
+    assert httpx.get(f"{ui_server}/api/v1/schedules/nightly_hello").json()["state"] == "paused"
+    page.goto(f"{ui_server}/")
+    expect(page.locator("#pipelines tr[data-pipeline='hello'] .schedule")).to_contain_text(
+        "0 2 * * *"
+    )

@@ -63,7 +63,25 @@ export function initRunsPage() {
 }
 
 export function initSchedulesPage() {
-  $$("[data-source]").forEach((box) => loadSchedules(box));
+  $$("[data-source]").forEach((box) => {
+    loadSchedules(box);
+    bindPauseResume(box);
+  });
+}
+
+function bindPauseResume(box) {
+  box.addEventListener("click", async (e) => {
+    const b = e.target.closest("[data-toggle]");
+    if (!b) return;
+    b.disabled = true;
+    const action = b.dataset.paused === "true" ? "resume" : "pause";
+    const response = await postJson(`${box.dataset.source}/${encodeURIComponent(b.dataset.toggle)}/${action}`);
+    if (response.ok) { loadSchedules(box); return; }
+    const error = box.querySelector(".form-error");
+    error.textContent = `Could not ${action} ${b.dataset.toggle}: ${(await problemOf(response)).detail}`;
+    error.hidden = false;
+    b.disabled = false;
+  });
 }
 
 const WHEN_KEYS = ["next_fire_at", "next_run_at", "next_tick_at", "next_at", "next_fire_time"];
@@ -89,26 +107,14 @@ async function loadSchedules(box) {
   const body = await response.json();
   const items = Array.isArray(body) ? body : body.items || body[`${kind}s`] || [];
   if (!items.length) { box.innerHTML = `<p class="muted">No ${kind}s yet.</p>`; return; }
-  box.innerHTML = `<table class="grid"><thead><tr><th>Name</th><th>Pipeline</th><th>${kind === "schedule" ? "Cron" : "Watches"}</th><th>Next (UTC)</th><th>State</th><th><span class="visually-hidden">Actions</span></th></tr></thead><tbody>` +
+  box.innerHTML = `<table class="grid"><thead><tr><th>Name</th><th>Pipeline</th><th>${kind === "schedule" ? "Cron" : "Watches"}</th><th>Next</th><th>State</th><th><span class="visually-hidden">Actions</span></th></tr></thead><tbody>` +
     items.map((s) => {
       const paused = s.paused === true || s.enabled === false || s.state === "paused";
       const next = (s.next_fire_times || [])[0] ?? WHEN_KEYS.map((k) => s[k]).find((v) => v != null);
-      const nextText = next == null ? "—" : typeof next === "number" ? new Date(next * 1000).toISOString().replace("T", " ").slice(0, 19) : esc(next);
+      const nextText = next == null ? "—" : typeof next === "number" ? `${new Date(next * 1000).toISOString().replace("T", " ").slice(0, 19)} UTC` : esc(String(next).replace("T", " ").replace(/([+-]\d\d:\d\d|Z)$/, " $1"));
       return `<tr><td><strong>${esc(s.name)}</strong></td><td><a href="/pipelines/${esc(s.pipeline)}">${esc(s.pipeline)}</a></td>` +
         `<td>${trigger(s)}${s.last_error ? `<div class="error">${esc(s.last_error)}</div>` : ""}</td>` +
         `<td>${nextText}</td><td>${paused ? '<span class="tag">paused</span>' : stateBadge("running").replace(">running<", ">active<")}</td>` +
         `<td class="actions"><button type="button" class="small" data-toggle="${esc(s.name)}" data-paused="${paused}">${paused ? "Resume" : "Pause"}</button></td></tr>`;
     }).join("") + "</tbody></table><p class=\"form-error\" role=\"alert\" hidden></p>";
-  box.addEventListener("click", async (e) => {
-    const b = e.target.closest("[data-toggle]");
-    if (!b) return;
-    b.disabled = true;
-    const action = b.dataset.paused === "true" ? "resume" : "pause";
-    const response = await postJson(`${box.dataset.source}/${encodeURIComponent(b.dataset.toggle)}/${action}`);
-    if (response.ok) { loadSchedules(box); return; }
-    const error = box.querySelector(".form-error");
-    error.textContent = `Could not ${action} ${b.dataset.toggle}: ${(await problemOf(response)).detail}`;
-    error.hidden = false;
-    b.disabled = false;
-  });
 }
