@@ -89,6 +89,12 @@ def test_bad_input_gets_a_problem_naming_the_field(server: str) -> None:
             "invalid-request",
         )
         assert body["errors"][0]["path"] == "body.priority"
+        body = _is_problem(
+            client.post("/api/v1/pipelines/word_count/runs", json={"idempotency_key": "a\u0000"}),
+            422,
+            "invalid-request",
+        )
+        assert body["errors"][0]["path"] == "body.idempotency_key"
 
 
 def test_bodies_over_the_limit_are_refused(server: str) -> None:

@@ -56,6 +56,7 @@ class RunCreate(BaseModel):
         None,
         min_length=1,
         max_length=200,
+        pattern=r"^[^\x00]*$",  # stored in a text column, which cannot hold NUL
         description="the same key with the same request starts one run only; with a "
         "different request it is a 409 conflict (also: Idempotency-Key header)",
     )
