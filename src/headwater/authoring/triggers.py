@@ -150,7 +150,7 @@ def notification(
     backoff_seconds: float = 5.0,
 ) -> NotificationDef:
     """Tell a webhook (`url`, a signed JSON POST) or people (`email_to`) when runs end:
-    `events` among succeeded, failed, cancelled and finished (any end)."""
+    `events` among succeeded, failed, cancelled, expired and finished (any end)."""
     definition: NotificationDef = _build(
         NotificationDef,
         str(caller_source()),

@@ -568,19 +568,30 @@ def api(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, project: ProjectOpt =
 @app.command("scheduler")
 def scheduler_(project: ProjectOpt = None) -> None:
     """Run the scheduler: fire due schedules exactly once, expire runs that could not
-    start in time. Several may run at once. Stops (exit 0) on SIGTERM or SIGINT."""
+    start in time, evaluate sensors (custom ones of this project), send notifications.
+    Several may run at once. Stops (exit 0) on SIGTERM or SIGINT."""
     import logging
 
+    from headwater.cli.worker_cmd import register_project
+    from headwater.scheduler.loop import default_tick_functions
     from headwater.scheduler.process import serve_scheduler
+    from headwater.scheduler.triggers import sensor_tick_functions, start_delivery_loop
     from headwater.services.context import open_services
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     with handled():
-        svc = open_services(_settings(project))
+        settings = _settings(project)
+        loaded = _load(settings)
+        svc = open_services(settings)
+        register_project(svc, loaded)
+        ticks = [*default_tick_functions(), *sensor_tick_functions(loaded.registry)]
+        deliveries = start_delivery_loop(svc, settings)
         typer.echo("headwater scheduler running (Ctrl-C to stop)", err=True)
         try:
-            code = serve_scheduler(svc)
+            code = serve_scheduler(svc, ticks)
         finally:
+            deliveries[0].stop()
+            deliveries[1].join()
             svc.close()
     raise typer.Exit(code)
 
@@ -600,7 +611,9 @@ def _serve(
     from headwater.api.app import create_app
     from headwater.api.server import serve as serve_http
     from headwater.cli.worker_cmd import register_project
+    from headwater.scheduler.loop import default_tick_functions
     from headwater.scheduler.process import start_embedded
+    from headwater.scheduler.triggers import sensor_tick_functions, start_delivery_loop
     from headwater.services.context import open_services
     from headwater.worker.code import CodeLocation
     from headwater.worker.worker import Worker
@@ -618,7 +631,11 @@ def _serve(
             worker = Worker(svc, CodeLocation(loaded.registry), settings, concurrency=concurrency)
             thread = threading.Thread(target=worker.run, name="hw-embedded-worker", daemon=True)
             thread.start()
-        embedded = start_embedded(svc) if with_scheduler else None
+        embedded = deliveries = None
+        if with_scheduler:
+            ticks = [*default_tick_functions(), *sensor_tick_functions(loaded.registry)]
+            embedded = start_embedded(svc, ticks)
+            deliveries = start_delivery_loop(svc, settings)
 
         def ready(url: str) -> None:
             typer.echo(f"headwater serving at {url}  (API docs: {url}/api/docs)", err=True)
@@ -626,9 +643,10 @@ def _serve(
         try:
             serve_http(create_app(svc, settings), host, port, ready)
         finally:
-            if embedded is not None:
-                embedded[0].stop()
-                embedded[1].join()
+            for loop in (embedded, deliveries):
+                if loop is not None:
+                    loop[0].stop()
+                    loop[1].join()
             if worker is not None and thread is not None:
                 worker.stop()
                 thread.join()

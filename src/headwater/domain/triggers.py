@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from headwater.domain.pointers import pointer_problem
 from headwater.domain.spec import NAME_PATTERN
 
-RUN_END_EVENTS = ("succeeded", "failed", "cancelled", "finished")
-RunEndEvent = Literal["succeeded", "failed", "cancelled", "finished"]
+RUN_END_EVENTS = ("succeeded", "failed", "cancelled", "expired", "finished")
+RunEndEvent = Literal["succeeded", "failed", "cancelled", "expired", "finished"]
 MAX_NOTIFICATION_ATTEMPTS = 20
 MAX_BACKOFF_SECONDS = 3600.0
 
@@ -93,7 +93,7 @@ class NotificationDef(_Model):
     events: list[RunEndEvent] = Field(
         default_factory=_failed_only,
         min_length=1,
-        description="succeeded, failed, cancelled, or finished (any end).",
+        description="succeeded, failed, cancelled, expired, or finished (any end).",
     )
     pipeline: str | None = Field(None, description="Only this pipeline's runs (default: all).")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers.")
