@@ -111,3 +111,52 @@ def test_100_files_with_a_scheduler_killed_half_way_start_exactly_100_runs(
         assert paths == [str(drop / f"f{i:03d}.csv") for i in range(FILES)]
     finally:
         svc.close()
+
+
+CUSTOM = """\
+from headwater import RunRequest, SensorResult, pipeline, sensor, task
+
+
+@task(cache=False)
+def note(n: int) -> int:
+    return n
+
+
+@pipeline
+def numbered(n: int):
+    return note(n)
+
+
+@sensor(pipeline=numbered, interval_seconds=0.2)
+def counter(cursor):
+    n = int(cursor or 0)
+    if n >= 5:
+        return SensorResult(cursor=cursor)
+    return SensorResult(run_requests=[RunRequest(args={"n": n}, run_key=str(n))], cursor=str(n + 1))
+"""
+
+
+@pytest.mark.slow
+def test_a_custom_sensor_runs_in_the_scheduler_of_its_project(
+    tmp_path: Path, database_url: str
+) -> None:
+    project = tmp_path / "project"
+    (project / "pipelines").mkdir(parents=True)
+    (project / "pipelines" / "__init__.py").write_text("")
+    (project / "pipelines" / "custom.py").write_text(CUSTOM)
+    log = tmp_path / "scheduler.log"
+    svc = open_services(Settings(project_dir=project, database_url=database_url))
+
+    def numbers() -> list[int]:
+        with svc.db.read() as conn:
+            return sorted(r.args["n"] for r in run_store.list_runs(conn, "numbered", 100))
+
+    proc = _start_scheduler(project, database_url, log)
+    try:
+        _wait(lambda: len(numbers()) >= 5, 60, "5 runs from the custom sensor", log)
+        time.sleep(1.0)  # more evaluations, which start nothing new
+        assert numbers() == [0, 1, 2, 3, 4]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0, log.read_text()
+        svc.close()
