@@ -28,6 +28,9 @@ from headwater.store.sensors import SensorRow
 log = logging.getLogger("headwater.sensors")
 
 CustomSensor = Callable[[str | None], SensorResult]
+# New files are turned into runs this many per transaction: few commits for a large
+# drop, and short enough transactions that schedules and workers are not held up.
+FILES_PER_TRANSACTION = 50
 
 
 def save_sensors(
@@ -108,26 +111,33 @@ def _claim_due(
 def _start_file_runs(svc: Services, sensor: SensorRow, files: list[FileSeen]) -> int:
     with svc.db.read() as conn:
         seen = sensor_store.seen_keys(conn, sensor.name, [f.key for f in files])
+    new = [found for found in files if found.key not in seen]
     started = 0
-    for found in files:
-        if found.key in seen:
-            continue
-        args = {**sensor.config["args"], sensor.config["arg"]: found.path}
+    for start in range(0, len(new), FILES_PER_TRANSACTION):
+        started += _start_batch(svc, sensor, new[start : start + FILES_PER_TRANSACTION])
+        svc.notify()
+    if not new:
         with svc.db.write() as conn:
-            now = svc.db.clock(conn)
+            sensor_store.record_tick(conn, sensor.name, svc.db.clock(conn), None)
+    return started
+
+
+def _start_batch(svc: Services, sensor: SensorRow, files: list[FileSeen]) -> int:
+    """One run per file, each with its key, in one transaction: all or none of them."""
+    started, last_run = 0, None
+    with svc.db.write() as conn:
+        now = svc.db.clock(conn)
+        for found in files:
             # Claiming the key first: a concurrent scheduler holding it makes this wait,
             # then find it taken, so a file never starts two runs.
             if not sensor_store.claim_key(conn, sensor.name, found.key, now):
                 continue
+            args = {**sensor.config["args"], sensor.config["arg"]: found.path}
             request = run_request(sensor.pipeline, args, tags=[f"sensor:{sensor.name}"])
-            run_id = create_run(svc, conn, request)
-            sensor_store.set_key_run(conn, sensor.name, found.key, run_id)
-            sensor_store.record_tick(conn, sensor.name, now, None, run_id)
-        started += 1
-        svc.notify()
-    if not started:
-        with svc.db.write() as conn:
-            sensor_store.record_tick(conn, sensor.name, svc.db.clock(conn), None)
+            last_run = create_run(svc, conn, request)
+            sensor_store.set_key_run(conn, sensor.name, found.key, last_run)
+            started += 1
+        sensor_store.record_tick(conn, sensor.name, now, None, last_run)
     return started
 
 
