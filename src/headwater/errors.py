@@ -7,6 +7,7 @@
     ├── ValidationError        arguments given to a run are wrong (carries Problems)
     ├── NotFound               a pipeline, run, task run or attempt does not exist
     ├── Conflict               the request contradicts what is stored (e.g. idempotency key)
+    │   └── PipelineDisabled   a disabled pipeline was asked to start a run
     ├── Unauthenticated        a request carried no credentials (e.g. no webhook signature)
     ├── Forbidden              a request's credentials are wrong (e.g. a bad signature)
     ├── StaleLease             a heartbeat or result carried a lease that is no longer live
@@ -83,3 +84,7 @@ class StoreUnavailable(HeadwaterError):
 
 class Contended(StoreUnavailable):
     """The database aborted the transaction to break a deadlock; running it again works."""
+
+
+class PipelineDisabled(Conflict):
+    """The pipeline is disabled: it starts no new runs until it is enabled again."""

@@ -19,27 +19,30 @@ HEADWATER = Path(sys.executable).with_name("headwater")
 PROBLEM = "application/problem+json"
 
 
+FAST = {
+    "HEADWATER_POLL_SECONDS": "0.1",
+    "HEADWATER_LEASE_SECONDS": "5",
+    "HEADWATER_HEARTBEAT_SECONDS": "1",
+}
+
+
 @contextmanager
-def serving(project: Path, database_url: str, *args: str, **env: str) -> Iterator[str]:
-    """`headwater serve --port 0` on `project` (extra CLI args, HEADWATER_* settings in
-    `env`); yields its base URL and asserts a clean exit on SIGINT."""
-    settings = {
-        "HEADWATER_DATABASE_URL": database_url,
-        "HEADWATER_POLL_SECONDS": "0.1",
-        "HEADWATER_LEASE_SECONDS": "5",
-        "HEADWATER_HEARTBEAT_SECONDS": "1",
-        **env,
-    }
-    log = project / "serve.log"
+def headwater_process(
+    project: Path, database_url: str, *args: str, log_name: str = "serve.log", **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`headwater ARGS -C project` on `database_url` (HEADWATER_* settings in `env`),
+    stopped with SIGINT at the end, which it must answer with a clean exit."""
+    settings = {"HEADWATER_DATABASE_URL": database_url, **FAST, **env}
+    log = project / log_name
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(HEADWATER), "serve", "--port", "0", "-C", str(project), *args],
+            [str(HEADWATER), *args, "-C", str(project)],
             env=clean_env(**settings),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     try:
-        yield _wait_for_url(log, proc)
+        yield proc
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -49,21 +52,34 @@ def serving(project: Path, database_url: str, *args: str, **env: str) -> Iterato
                 proc.kill()
 
 
-def _wait_for_url(log: Path, proc: subprocess.Popen[bytes]) -> str:
+@contextmanager
+def serving(
+    project: Path, database_url: str, *args: str, command: str = "serve", **env: str
+) -> Iterator[str]:
+    """`headwater serve --port 0` (or `api`) on `project` (extra CLI args, HEADWATER_*
+    settings in `env`); yields its base URL and asserts a clean exit on SIGINT."""
+    log_name = f"{command}.log"
+    with headwater_process(
+        project, database_url, command, "--port", "0", *args, log_name=log_name, **env
+    ) as proc:
+        yield wait_for_url(project / log_name, proc)
+
+
+def wait_for_url(log: Path, proc: subprocess.Popen[bytes]) -> str:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for line in log.read_text().splitlines():
             if "serving at " in line:
                 return line.split("serving at ", 1)[1].split()[0]
         if proc.poll() is not None:
-            raise AssertionError(f"serve exited {proc.returncode}:\n{log.read_text()}")
+            raise AssertionError(f"headwater exited {proc.returncode}:\n{log.read_text()}")
         time.sleep(0.05)
-    raise AssertionError(f"serve did not start:\n{log.read_text()}")
+    raise AssertionError(f"headwater did not start:\n{log.read_text()}")
 
 
-def wait_run(client: httpx.Client, status_url: str) -> dict[str, Any]:
+def wait_run(client: httpx.Client, status_url: str, timeout: float = 30) -> dict[str, Any]:
     """The run once it is no longer running."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = client.get(status_url).json()
         if run["state"] != "running":

@@ -13,6 +13,7 @@ from headwater import web
 from headwater.api import (
     artifacts,
     backfills,
+    definitions,
     events,
     logs,
     notifications,
@@ -25,7 +26,6 @@ from headwater.api import (
 from headwater.api.models import (
     AttemptOut,
     Health,
-    NodeOut,
     PipelineDetail,
     PipelineSummary,
     RunAccepted,
@@ -37,8 +37,8 @@ from headwater.api.models import (
 )
 from headwater.api.reruns import accepted_run
 from headwater.api.times import epoch
+from headwater.api.views import pipeline_detail, pipeline_summary
 from headwater.config import Settings
-from headwater.domain.dag import build_graph
 from headwater.domain.durations import parse_duration
 from headwater.domain.states import RunState
 from headwater.services.context import Services
@@ -95,6 +95,7 @@ def create_app(
     reruns.install(app, svc)
     operations.install(app, svc)
     events.install(app, svc)
+    definitions.install(app, svc)
     web.install(app, svc)
     schedules.install(app, svc)
     backfills.install(app, svc)
@@ -120,55 +121,16 @@ def _limit_body_size(app: FastAPI, limit: int) -> None:
         return await call_next(request)
 
 
-def _summary(svc: Services, name: str) -> tuple[PipelineSummary, Any]:
-    with svc.db.read() as conn:
-        row = pipeline_store.get_pipeline(conn, name)
-        assert row.current_version_id is not None
-        plan = svc.plans.get(conn, row.current_version_id)
-    spec = plan.spec
-    summary = PipelineSummary(
-        name=spec.name,
-        description=spec.description,
-        version=spec.content_hash,
-        version_id=plan.version_id,
-        params_schema=spec.params,
-        origin=row.origin,
-        enabled=row.enabled,
-    )
-    return summary, spec
-
-
 def _pipeline_routes(app: FastAPI, svc: Services) -> None:
     @app.get(f"{API}/pipelines", tags=["pipelines"])
     def list_pipelines() -> list[PipelineSummary]:
         with svc.db.read() as conn:
             names = [row.name for row in pipeline_store.list_pipelines(conn)]
-        return [_summary(svc, name)[0] for name in names]
+        return [pipeline_summary(svc, name) for name in names]
 
     @app.get(f"{API}/pipelines/{{name}}", tags=["pipelines"], responses=problems.responses(404))
     def get_pipeline(name: str) -> PipelineDetail:
-        summary, spec = _summary(svc, name)
-        graph = build_graph(spec.nodes)
-        nodes = []
-        for node_id in graph.order:
-            node = spec.node_map[node_id]
-            task = spec.tasks[node.task]
-            nodes.append(
-                NodeOut(
-                    id=node_id,
-                    task=task.name,
-                    upstream=sorted(graph.upstream[node_id]),
-                    map=node.map,
-                    kind=task.kind,
-                    retries=task.retries,
-                    timeout_seconds=task.timeout_seconds,
-                    queue=task.queue,
-                    cache=task.cache,
-                    source=str(node.source) if node.source else None,
-                )
-            )
-        edges = [(up, n) for n in graph.order for up in sorted(graph.upstream[n])]
-        return PipelineDetail(**summary.model_dump(), nodes=nodes, edges=edges)
+        return pipeline_detail(svc, name)
 
 
 def _run_routes(app: FastAPI, svc: Services) -> None:

@@ -143,3 +143,42 @@ class RunOut(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class VersionOut(BaseModel):
+    version_id: int
+    version: str = Field(description="content hash of the spec")
+    created_at: float
+    current: bool
+
+
+class VersionDetail(VersionOut):
+    pipeline: str
+    spec: dict[str, Any] = Field(description="the compiled pipeline spec")
+    nodes: list[NodeOut]
+    edges: list[tuple[str, str]]
+
+
+class PipelineVersions(BaseModel):
+    name: str
+    origin: str
+    enabled: bool
+    deleted: bool
+    versions: list[VersionOut] = Field(description="newest first")
+
+
+class TaskOut(BaseModel):
+    name: str
+    version: str
+    kind: str
+    description: str
+    params_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    retries: int
+    timeout_seconds: float | None
+    cache: bool
+    queue: str
+    tags: list[str]
+    source: str | None
+    location: str = Field(description="the code location (project) that registered it")
+    registered_at: float

@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -210,10 +211,14 @@ def recipe_schedules(name: str, data: dict[str, Any], file: str) -> list[Schedul
 
 
 def parse_recipe_file(path: Path) -> dict[str, Any]:
-    file = relative_path(str(path))
     text = path.read_text(encoding="utf-8")
+    return parse_recipe_text(text, relative_path(str(path)), as_json=path.suffix == ".json")
+
+
+def parse_recipe_text(text: str, file: str, *, as_json: bool) -> dict[str, Any]:
+    """A recipe document (JSON, else YAML) as a mapping; `file` names it in problems."""
     try:
-        if path.suffix == ".json":
+        if as_json:
             data = json.loads(text)
         else:
             import yaml
@@ -232,8 +237,18 @@ def parse_recipe_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def compile_recipe(data: dict[str, Any], file: str) -> PipelineSpec:
-    """The spec of a recipe; raises DefinitionError listing every problem at once."""
+TaskLookup = Callable[[str], TaskDef | None]
+
+
+def compile_recipe(
+    data: dict[str, Any], file: str, find_task_def: TaskLookup | None = None
+) -> PipelineSpec:
+    """The spec of a recipe; raises DefinitionError listing every problem at once.
+
+    Tasks named by the recipe are looked up with `find_task_def`: by default in the
+    current registry, else by import path; the server passes its task registry instead,
+    so it never imports user code."""
+    lookup = find_task_def or _find_code_task_def
     try:
         recipe = Recipe.model_validate(data)
     except PydanticValidationError as exc:
@@ -246,7 +261,7 @@ def compile_recipe(data: dict[str, Any], file: str) -> PipelineSpec:
     nodes = []
     for index, item in enumerate(recipe.tasks):
         path = f"$.tasks[{index}]"
-        definition = _task_def(recipe.name, item, file, path, problems)
+        definition = _task_def(recipe.name, item, file, path, problems, lookup)
         task_name = definition.name if definition else (item.task or f"{recipe.name}.{item.id}")
         if definition is not None:
             tasks[definition.name] = definition
@@ -285,7 +300,12 @@ def compile_recipe(data: dict[str, Any], file: str) -> PipelineSpec:
 
 
 def _task_def(
-    pipeline: str, item: RecipeTask, file: str, path: str, problems: list[Problem]
+    pipeline: str,
+    item: RecipeTask,
+    file: str,
+    path: str,
+    problems: list[Problem],
+    find_task_def: TaskLookup,
 ) -> TaskDef | None:
     if (item.task is None) == (item.command is None):
         problems.append(Problem(file, path, "give exactly one of 'task' and 'command'"))
@@ -308,8 +328,12 @@ def _task_def(
             source=Source(file=file, path=path),
         )
     assert item.task is not None
-    found = find_task(item.task)
-    return found.definition if found is not None else None  # validate_spec reports it
+    return find_task_def(item.task)  # an unknown task: validate_spec reports it
+
+
+def _find_code_task_def(name: str) -> TaskDef | None:
+    found = find_task(name)
+    return found.definition if found is not None else None
 
 
 def find_task(name: str) -> Task[Any, Any] | None:

@@ -12,6 +12,7 @@ from headwater.authoring.project import Project
 from headwater.config import Settings
 from headwater.errors import DefinitionError
 from headwater.services.context import Services
+from headwater.services.definitions import register_tasks
 from headwater.services.notifications import save_notifications
 from headwater.services.runs import register_pipeline
 from headwater.services.schedules import register_schedules
@@ -23,8 +24,10 @@ log = logging.getLogger("headwater.worker")
 
 
 def register_project(svc: Services, project: Project) -> list[str]:
-    """Store the specs of the project's valid pipelines (DESIGN rule 8), its sensors,
-    hooks and notifications; the pipelines' names."""
+    """Store the project's task definitions, the specs of its valid pipelines (DESIGN
+    rule 8), its sensors, hooks and notifications; the pipelines' names."""
+    definitions = [task.definition for _, task in sorted(project.registry.tasks.items())]
+    register_tasks(svc, definitions, str(project.root))
     registered = []
     for name, found in sorted(project.registry.pipelines.items()):
         try:

@@ -14,7 +14,7 @@ from headwater.domain.canonical import sha256_hex
 from headwater.domain.problems import Problem
 from headwater.domain.spec import PipelineSpec
 from headwater.domain.states import TASK_RUN_OK, AttemptState, RunState, TaskRunState
-from headwater.errors import Conflict, Contended, NotFound, ValidationError
+from headwater.errors import Conflict, Contended, NotFound, PipelineDisabled, ValidationError
 from headwater.services.arguments import validate_run_args
 from headwater.services.context import Services
 from headwater.services.plans import Plan
@@ -152,6 +152,8 @@ def create_run(
     it was. The caller calls `svc.notify()` after committing, to wake in-process workers."""
     pipeline, args, task_args = request["pipeline"], request["args"], request["task_args"]
     row = pipeline_store.get_pipeline(conn, pipeline)
+    if not row.enabled:
+        raise PipelineDisabled(f"pipeline {pipeline} is disabled: it starts no new runs")
     assert row.current_version_id is not None
     plan = svc.plans.get(conn, row.current_version_id)
     problems = validate_run_args(plan, args, task_args)

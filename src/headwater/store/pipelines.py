@@ -21,6 +21,14 @@ class PipelineRow:
     current_version_id: int | None
     origin: str
     enabled: bool
+    deleted_at: float | None = None
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    id: int
+    content_hash: str
+    created_at: float
 
 
 def save_version(conn: Connection, spec: PipelineSpec, origin: str, now: float) -> int:
@@ -51,7 +59,7 @@ def save_version(conn: Connection, spec: PipelineSpec, origin: str, now: float) 
     conn.execute(
         pipelines.update()
         .where(pipelines.c.name == spec.name)
-        .values(current_version_id=version_id, updated_at=now, origin=origin)
+        .values(current_version_id=version_id, updated_at=now, origin=origin, deleted_at=None)
     )
     return int(version_id)
 
@@ -76,13 +84,50 @@ def load_spec(conn: Connection, version_id: int) -> PipelineSpec:
     return PipelineSpec.model_validate(json.loads(text))
 
 
-def get_pipeline(conn: Connection, name: str) -> PipelineRow:
+def find_pipeline(conn: Connection, name: str) -> PipelineRow | None:
+    """The pipeline named `name`, deleted or not; None if there never was one."""
     row = conn.execute(sa.select(pipelines).where(pipelines.c.name == name)).first()
-    if row is None:
+    return _pipeline_row(row) if row is not None else None
+
+
+def get_pipeline(conn: Connection, name: str) -> PipelineRow:
+    """A pipeline that is not deleted."""
+    found = find_pipeline(conn, name)
+    if found is None or found.deleted_at is not None:
         raise NotFound(f"no pipeline named {name!r}")
-    return PipelineRow(row.name, row.current_version_id, row.origin, row.enabled)
+    return found
 
 
 def list_pipelines(conn: Connection) -> list[PipelineRow]:
-    rows = conn.execute(sa.select(pipelines).order_by(pipelines.c.name))
-    return [PipelineRow(r.name, r.current_version_id, r.origin, r.enabled) for r in rows]
+    rows = conn.execute(
+        sa.select(pipelines).where(pipelines.c.deleted_at.is_(None)).order_by(pipelines.c.name)
+    )
+    return [_pipeline_row(r) for r in rows]
+
+
+def set_enabled(conn: Connection, name: str, enabled: bool, now: float) -> None:
+    conn.execute(
+        pipelines.update().where(pipelines.c.name == name).values(enabled=enabled, updated_at=now)
+    )
+
+
+def mark_deleted(conn: Connection, name: str, now: float) -> None:
+    conn.execute(
+        pipelines.update().where(pipelines.c.name == name).values(deleted_at=now, updated_at=now)
+    )
+
+
+def list_versions(conn: Connection, name: str) -> list[VersionRow]:
+    """The pipeline's versions, newest first."""
+    rows = conn.execute(
+        sa.select(
+            pipeline_versions.c.id, pipeline_versions.c.content_hash, pipeline_versions.c.created_at
+        )
+        .where(pipeline_versions.c.pipeline == name)
+        .order_by(pipeline_versions.c.id.desc())
+    )
+    return [VersionRow(r.id, r.content_hash, r.created_at) for r in rows]
+
+
+def _pipeline_row(row: Any) -> PipelineRow:
+    return PipelineRow(row.name, row.current_version_id, row.origin, row.enabled, row.deleted_at)

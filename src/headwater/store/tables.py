@@ -23,6 +23,22 @@ pipelines = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # Set when a pipeline defined through the API is deleted: it is hidden and refuses
+    # new runs, while its versions and runs stay readable.
+    sa.Column("deleted_at", sa.Float, nullable=True),
+)
+
+# The tasks code locations define, registered when their workers (or `headwater serve`)
+# start, so recipes posted through the API can be validated without importing user code.
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("definition", sa.Text, nullable=False),  # the TaskDef, canonical JSON
+    sa.Column("location", sa.String(500), nullable=False),  # the project that registered it
+    sa.Column("registered_at", sa.Float, nullable=False),
 )
 
 pipeline_versions = sa.Table(
