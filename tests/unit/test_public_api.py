@@ -216,3 +216,43 @@ def test_every_package_is_importable() -> None:
         if module.startswith("headwater.store.migrations"):
             continue  # alembic's env.py runs only under alembic
         importlib.import_module(module)
+
+
+# --- headwater.client ------------------------------------------------------------------
+
+EXPECTED_CLIENT_ALL = [
+    "Accepted",
+    "ApiConflict",
+    "ApiDefinitionError",
+    "ApiError",
+    "ApiNotFound",
+    "ApiPipelineDisabled",
+    "ApiValidationError",
+    "Attempt",
+    "Client",
+    "Pipeline",
+    "Run",
+    "RunTimeout",
+    "ServerUnavailable",
+    "TaskRun",
+]
+
+
+def test_the_client_exports_the_expected_names() -> None:
+    import headwater.client
+
+    assert sorted(headwater.client.__all__) == sorted(EXPECTED_CLIENT_ALL)
+    namespace: dict[str, object] = {}
+    exec("from headwater.client import Client, ApiError", namespace)
+    assert issubclass(namespace["ApiError"], headwater.HeadwaterError)  # type: ignore[arg-type]
+
+
+def test_the_client_needs_no_server_side_layer() -> None:
+    """A program that only talks to a server imports errors and domain types, nothing
+    that opens databases or runs tasks."""
+    bad = sorted(
+        target
+        for target in _existing(GRAPH["headwater.client"], GRAPH)
+        if _layer(target) not in ("errors", "domain")
+    )
+    assert bad == []

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from headwater.cli import remote
 from headwater.cli.backfill_cmd import backfills_app
 from headwater.cli.errors import EXIT_FAILED, EXIT_INVALID, handled
 from headwater.cli.schedules_cmd import schedules_app
@@ -506,13 +507,19 @@ def cancel(
         None, "--node", help="Cancel only this task node (NODE or NODE[i])."
     ),
     project: ProjectOpt = None,
+    server: remote.ServerOpt = None,
 ) -> None:
     """Cancel a run (or one of its task runs); workers stop its attempts at their next
-    heartbeat and their late results are refused."""
+    heartbeat and their late results are refused. With --server (or HEADWATER_SERVER),
+    through that server's API; else in the project's database."""
     from headwater.services.context import open_services
     from headwater.services.runs import cancel_run, cancel_task_run
 
     with handled():
+        if server:
+            done = remote.cancel_on_server(server, run_id, node)
+            typer.echo(f"{run_id}: " + ("cancelled" if done else "already finished"))
+            return
         svc = open_services(_settings(project))
         try:
             if node is None:
@@ -526,6 +533,11 @@ def cancel(
         f"{run_id}{'' if node is None else ' ' + node}: "
         + ("cancelled" if done else "already finished")
     )
+
+
+app.command()(remote.trigger)
+app.command()(remote.status)
+app.command()(remote.logs)
 
 
 def _node_label(text: str) -> tuple[str, int]:
