@@ -111,3 +111,54 @@ def test_an_unreachable_server_is_a_clear_error(examples: Path) -> None:
     result = hw("trigger", "word_count", "--server", "http://127.0.0.1:9", cwd=examples)
     assert result.returncode == 1, explain(result)
     assert "cannot reach http://127.0.0.1:9" in result.stderr
+
+
+TICKER = {
+    "name": "ticker",
+    "tasks": [
+        {"id": "first", "command": "for i in 1 2 3; do echo tick $i; sleep 0.3; done"},
+        {"id": "second", "command": "echo to stderr >&2; echo done", "after": ["first"]},
+    ],
+}
+
+
+def test_logs_of_a_run_and_of_one_node(server: str, examples: Path) -> None:
+    with Client(server) as client:
+        client.create_pipeline(TICKER)
+        run_id = client.trigger("ticker").id
+        assert client.wait(run_id, timeout=60, poll_seconds=0.1).ok
+        attempt = client.get_run(run_id).attempts("first")[0]
+        assert client.logs(attempt.id, "stdout", tail=1) == "tick 3\n"
+    everything = hw("logs", run_id, "--server", server, cwd=examples)
+    assert everything.returncode == 0, explain(everything)
+    assert everything.stdout.index("tick 1") < everything.stdout.index("to stderr")
+    assert "==> first attempt 1" in everything.stdout
+    only = hw(
+        "logs", run_id, "--node", "second", "--stream", "stderr", "--server", server, cwd=examples
+    )
+    assert only.returncode == 0, explain(only)
+    assert only.stdout == "to stderr\n"
+    tail = hw("logs", run_id, "--node", "first", "--tail", "1", "--server", server, cwd=examples)
+    assert tail.stdout == "tick 3\n"
+    unknown = hw("logs", run_id, "--node", "third", "--server", server, cwd=examples)
+    assert unknown.returncode == 2, explain(unknown)
+    assert "no node 'third'" in unknown.stderr
+
+
+def test_logs_follow_prints_attempts_as_they_write_until_the_run_ends(
+    server: str, examples: Path
+) -> None:
+    with Client(server) as client:
+        client.create_pipeline(TICKER)
+        run_id = client.trigger("ticker").id
+    followed = hw("logs", run_id, "--follow", "--server", server, cwd=examples)
+    assert followed.returncode == 0, explain(followed)
+    out = followed.stdout
+    assert [line for line in out.splitlines() if line.startswith("tick")] == [
+        "tick 1",
+        "tick 2",
+        "tick 3",
+    ]
+    assert out.index("tick 3") < out.index("==> second attempt 1") < out.index("done")
+    with Client(server) as client:
+        assert client.get_run(run_id).ok  # --follow returned only once the run was over

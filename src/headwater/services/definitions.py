@@ -38,6 +38,9 @@ def recipe_file(recipe: dict[str, Any]) -> str:
 def register_tasks(svc: Services, definitions: Sequence[TaskDef], location: str) -> None:
     """Store the definitions of a code location's tasks (name, version, parameter schema,
     settings, source) so recipes posted through the API can use them."""
+    with svc.db.read() as conn:
+        if not task_store.changed_tasks(conn, definitions, location):
+            return  # the usual case: a worker of an unchanged project starting again
     with svc.db.write() as conn:
         task_store.save_tasks(conn, definitions, location, svc.db.clock(conn))
 

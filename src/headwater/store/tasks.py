@@ -24,29 +24,35 @@ class TaskRow:
     registered_at: float
 
 
-def save_tasks(conn: Connection, found: Sequence[TaskDef], location: str, now: float) -> None:
-    """Insert or replace the definitions. Unchanged rows are left alone, so several
-    workers of one project starting at once do not rewrite the same rows."""
+def changed_tasks(conn: Connection, found: Sequence[TaskDef], location: str) -> list[TaskDef]:
+    """The definitions that are not stored as they are (new, or changed, or moved)."""
     stored = {row.definition.name: row for row in list_tasks(conn)}
-    for task in found:
-        text = canonical_json(task.model_dump(mode="json", exclude_none=True))
-        old = stored.get(task.name)
-        if old is not None and old.definition == task and old.location == location:
-            continue
+    return [
+        task
+        for task in found
+        if (old := stored.get(task.name)) is None
+        or old.definition != task
+        or old.location != location
+    ]
+
+
+def save_tasks(conn: Connection, found: Sequence[TaskDef], location: str, now: float) -> None:
+    """Insert or replace the definitions that changed. Several workers of one project
+    start at once: inserts that would collide do nothing instead of failing."""
+    for task in changed_tasks(conn, found, location):
         values = {
             "version": task.version,
             "kind": task.kind,
-            "definition": text,
+            "definition": canonical_json(task.model_dump(mode="json", exclude_none=True)),
             "location": location,
             "registered_at": now,
         }
-        if old is None:
-            conn.execute(
-                insert_ignoring_conflicts(conn.dialect.name, tasks, ["name"]).values(
-                    name=task.name, **values
-                )
+        inserted = conn.execute(
+            insert_ignoring_conflicts(conn.dialect.name, tasks, ["name"]).values(
+                name=task.name, **values
             )
-        else:
+        )
+        if not inserted.rowcount:
             conn.execute(tasks.update().where(tasks.c.name == task.name).values(**values))
 
 
