@@ -10,12 +10,12 @@ import pytest
 
 from headwater.client import ApiNotFound, ApiValidationError, Client, ServerUnavailable
 
+from .api_server import serving
 from .conftest import explain, hw
-from .servers import running_server
 
 SLEEPER = {
     "name": "sleeper",
-    "tasks": [{"id": "nap", "command": "echo going to sleep; sleep 60"}],
+    "tasks": [{"id": "nap", "command": "echo going to sleep; sleep 8"}],
 }
 FAILING = {
     "name": "failing",
@@ -25,7 +25,7 @@ FAILING = {
 
 @pytest.fixture
 def server(examples: Path, database_url: str) -> Iterator[str]:
-    with running_server(examples, database_url) as url:
+    with serving(examples, database_url) as url:
         yield url
 
 

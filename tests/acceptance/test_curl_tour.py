@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from .api_server import serving
 from .conftest import clean_env
-from .servers import running_server
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 SECTION = "## A short tour with curl"
@@ -33,7 +33,7 @@ def tour_script() -> str:
 
 @pytest.fixture
 def server(examples: Path, database_url: str) -> Iterator[str]:
-    with running_server(examples, database_url) as url:
+    with serving(examples, database_url) as url:
         yield url
 
 
@@ -56,6 +56,7 @@ def test_the_tour_runs_as_written(server: str, tmp_path: Path) -> None:
     assert "orders_report" in out  # listed
     assert "succeeded" in out  # polled until it ended
     assert "clean file has" in out  # followed the command's log
+    assert "event: end" in out  # the follow ended with the attempt
     downloaded = tmp_path / "output.json"
     assert downloaded.exists(), out
     assert '"lines"' in downloaded.read_text()

@@ -3,9 +3,9 @@ versions, enable/disable and delete; and the task registry recipes draw from."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Path, Request, Response
 
 from headwater.api import problems
 from headwater.api.models import (
@@ -25,6 +25,8 @@ from headwater.services.context import Services
 from headwater.store.tasks import TaskRow
 
 API = "/api/v1"
+MAX_ID = 2**31 - 1  # pipeline version ids are INTEGER columns
+VersionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 _RECIPE_BODY: dict[str, Any] = {
@@ -37,11 +39,7 @@ _RECIPE_BODY: dict[str, Any] = {
         },
     }
 }
-_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    409: {"description": "the pipeline exists, or is defined by code"},
-    415: {"description": "the body is neither JSON nor YAML"},
-    422: {"description": "the recipe is invalid: `errors` lists {path, message}"},
-}
+_WRITE_ERRORS = problems.responses(409, 415)
 
 
 class UnsupportedMediaType(Exception):
@@ -99,7 +97,7 @@ def _pipeline_writes(app: FastAPI, svc: Services) -> None:
         f"{API}/pipelines/{{name}}",
         tags=["definitions"],
         openapi_extra=_RECIPE_BODY,
-        responses={201: {"description": "created"}, **_WRITE_ERRORS},
+        responses={201: {"description": "Created"}, **_WRITE_ERRORS, **problems.responses(404)},
     )
     async def replace_pipeline(name: str, request: Request, response: Response) -> PipelineDetail:
         """Store the recipe as the pipeline's new current version (created if new).
@@ -114,7 +112,7 @@ def _pipeline_writes(app: FastAPI, svc: Services) -> None:
         f"{API}/pipelines/{{name}}",
         status_code=204,
         tags=["definitions"],
-        responses={404: {"description": "no such pipeline"}, 409: {"description": "code"}},
+        responses=problems.responses(404, 409),
     )
     def delete_pipeline(name: str) -> Response:
         """Delete a pipeline defined through the API: it is hidden and starts no runs;
@@ -122,20 +120,30 @@ def _pipeline_writes(app: FastAPI, svc: Services) -> None:
         defs.delete_pipeline(svc, name)
         return Response(status_code=204)
 
-    @app.post(f"{API}/pipelines/{{name}}/disable", tags=["definitions"])
+    @app.post(
+        f"{API}/pipelines/{{name}}/disable",
+        tags=["definitions"],
+        responses=problems.responses(404),
+    )
     def disable_pipeline(name: str) -> PipelineSummary:
         """New runs are refused (409) until the pipeline is enabled again."""
         defs.set_pipeline_enabled(svc, name, False)
         return pipeline_summary(svc, name)
 
-    @app.post(f"{API}/pipelines/{{name}}/enable", tags=["definitions"])
+    @app.post(
+        f"{API}/pipelines/{{name}}/enable", tags=["definitions"], responses=problems.responses(404)
+    )
     def enable_pipeline(name: str) -> PipelineSummary:
         defs.set_pipeline_enabled(svc, name, True)
         return pipeline_summary(svc, name)
 
 
 def _pipeline_versions(app: FastAPI, svc: Services) -> None:
-    @app.get(f"{API}/pipelines/{{name}}/versions", tags=["definitions"])
+    @app.get(
+        f"{API}/pipelines/{{name}}/versions",
+        tags=["definitions"],
+        responses=problems.responses(404),
+    )
     def list_versions(name: str) -> PipelineVersions:
         """Every version of the pipeline, newest first (also of a deleted pipeline)."""
         row, versions = defs.list_pipeline_versions(svc, name)
@@ -155,8 +163,12 @@ def _pipeline_versions(app: FastAPI, svc: Services) -> None:
             ],
         )
 
-    @app.get(f"{API}/pipelines/{{name}}/versions/{{version_id}}", tags=["definitions"])
-    def get_version(name: str, version_id: int) -> VersionDetail:
+    @app.get(
+        f"{API}/pipelines/{{name}}/versions/{{version_id}}",
+        tags=["definitions"],
+        responses=problems.responses(404),
+    )
+    def get_version(name: str, version_id: VersionId) -> VersionDetail:
         """One version's spec and graph: what runs that started with it ran."""
         row, versions = defs.list_pipeline_versions(svc, name)
         spec = defs.get_pipeline_version(svc, name, version_id)
@@ -178,7 +190,7 @@ def _task_routes(app: FastAPI, svc: Services) -> None:
         """Tasks registered by code locations, which recipes may use by name."""
         return [_task_out(row) for row in defs.list_registered_tasks(svc)]
 
-    @app.get(f"{API}/tasks/{{name}}", tags=["definitions"])
+    @app.get(f"{API}/tasks/{{name}}", tags=["definitions"], responses=problems.responses(404))
     def get_task(name: str) -> TaskOut:
         return _task_out(defs.get_registered_task(svc, name))
 

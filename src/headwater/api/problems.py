@@ -72,6 +72,7 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict",
     413: "Request body too large",
+    415: "Unsupported media type",
     416: "Range not satisfiable",
     422: "Invalid request or arguments",
     503: "Database unavailable",
