@@ -100,11 +100,12 @@ def triggers_per_second(url: str, total: int, clients: int) -> float:
     return per_client * clients / elapsed
 
 
-def get_run_latency_ms(url: str, count: int) -> tuple[float, float]:
-    """(p50, p99) of GET /api/v1/runs/{id} on a finished run, in ms."""
+def get_run_latency_ms(url: str, count: int, *, finished: bool) -> tuple[float, float]:
+    """(p50, p99) of GET /api/v1/runs/{id} in ms, on a finished run if `finished` (else
+    on one no worker has taken: `headwater api` runs none)."""
     with httpx.Client(base_url=url, timeout=60) as http:
         run_id = http.post("/api/v1/pipelines/single/runs", json={}).json()["id"]
-        while http.get(f"/api/v1/runs/{run_id}").json()["state"] == "running":
+        while finished and http.get(f"/api/v1/runs/{run_id}").json()["state"] == "running":
             time.sleep(0.05)
         for _ in range(20):  # warm the connection and the server's caches
             http.get(f"/api/v1/runs/{run_id}")
@@ -131,7 +132,7 @@ def main() -> None:
     for round_ in range(options.repeat):
         with server(options.command) as url:
             rates.append(triggers_per_second(url, options.triggers, options.clients))
-            p50, p99 = get_run_latency_ms(url, options.gets)
+            p50, p99 = get_run_latency_ms(url, options.gets, finished=options.command == "serve")
         p50s.append(p50)
         p99s.append(p99)
         print(

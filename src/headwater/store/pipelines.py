@@ -84,9 +84,12 @@ def load_spec(conn: Connection, version_id: int) -> PipelineSpec:
     return PipelineSpec.model_validate(json.loads(text))
 
 
+_FIND_PIPELINE = sa.select(pipelines).where(pipelines.c.name == sa.bindparam("b_name"))
+
+
 def find_pipeline(conn: Connection, name: str) -> PipelineRow | None:
     """The pipeline named `name`, deleted or not; None if there never was one."""
-    row = conn.execute(sa.select(pipelines).where(pipelines.c.name == name)).first()
+    row = conn.execute(_FIND_PIPELINE, {"b_name": name}).first()
     return _pipeline_row(row) if row is not None else None
 
 

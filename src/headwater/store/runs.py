@@ -217,7 +217,8 @@ def insert_run(conn: Connection, **values: Any) -> None:
     for key in ("args", "task_args", "tags"):
         values[key] = json.dumps(values[key])
     try:
-        conn.execute(runs.insert().values(**values))
+        # Values as parameters (not .values()): one compiled statement serves every call.
+        conn.execute(runs.insert(), values)
     except sa.exc.IntegrityError as exc:
         if values.get("idempotency_key") is None:
             raise
