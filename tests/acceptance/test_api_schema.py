@@ -28,7 +28,7 @@ from .api_server import serving
 # side. Invalid requests are slower to generate, and many operations have few ways to be
 # wrong, so that mode asks for more than it gets and gets fewer.
 MIN_CASES = {GenerationMode.POSITIVE: 1200, GenerationMode.NEGATIVE: 800}
-ASKED = {GenerationMode.POSITIVE: 1500, GenerationMode.NEGATIVE: 1600}
+ASKED = {GenerationMode.POSITIVE: 1500, GenerationMode.NEGATIVE: 1900}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
