@@ -2,9 +2,10 @@
 
 Each loop starts a run of one slow task (it appends "start", sleeps, appends "done"),
 waits until a worker holds it, SIGKILLs that worker and starts a replacement. Another
-worker must reap the lease and retry. The table counts lost runs (not succeeded within
-lease + 5 s of the kill), duplicated successes (more than one succeeded attempt for a
-task run) and the median time from the kill to the retry running, and to the run's end.
+worker must reap the lease and retry. The table counts lost runs (never succeeded), late
+runs (succeeded, but later than lease + 5 s after the kill), duplicated successes (more
+than one succeeded attempt for a task run) and the median time from the kill to the
+retry running, and to the run's end.
 
     .venv/bin/python bench/fault_loop.py --loops 10 [--backend sqlite|postgresql]
         [--database-url URL] [--parallel 2]
@@ -235,7 +236,12 @@ def one_round(workers: Fleet, number: int, parallel: int) -> list[Loop]:
 
 
 def report(backend: str, loops: list[Loop]) -> None:
-    lost = sum(loop.done_seconds is None or loop.done_seconds > RECOVERY_SECONDS for loop in loops)
+    # Lost: never succeeded (within GIVE_UP_SECONDS). Late: succeeded, but after the
+    # promised lease + 5 s (on a loaded machine, slowness rather than loss).
+    lost = sum(loop.done_seconds is None for loop in loops)
+    late = sum(
+        loop.done_seconds is not None and loop.done_seconds > RECOVERY_SECONDS for loop in loops
+    )
     duplicated = sum(loop.successes > 1 for loop in loops)
     retries = [loop.retry_seconds for loop in loops if loop.retry_seconds is not None]
     dones = [loop.done_seconds for loop in loops if loop.done_seconds is not None]
@@ -244,12 +250,12 @@ def report(backend: str, loops: list[Loop]) -> None:
         return f"{statistics.median(values):.2f}" if values else "-"
 
     print(
-        "| backend | loops | lost runs | duplicated successes "
+        "| backend | loops | lost runs | late runs (> lease + 5 s) | duplicated successes "
         "| median recovery s (kill → retry running) | median kill → run succeeded s |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     print(
-        f"| {backend} | {len(loops)} | {lost} | {duplicated} "
+        f"| {backend} | {len(loops)} | {lost} | {late} | {duplicated} "
         f"| {median(retries)} | {median(dones)} |"
     )
 
