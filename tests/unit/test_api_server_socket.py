@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 
 from headwater.api.server import bind
 
@@ -30,5 +31,10 @@ def test_connections_are_served_without_nagle_delays() -> None:
                 await asyncio.sleep(0.01)
             writer.close()
 
-    asyncio.run(main())
+    # In a thread of its own: another test in this process may have left an event loop
+    # marked as running in the main thread, and asyncio.run() refuses to nest.
+    thread = threading.Thread(target=lambda: asyncio.run(main()))
+    thread.start()
+    thread.join(30)
+    assert accepted, "no connection was accepted"
     assert accepted[0] != 0
