@@ -11,7 +11,7 @@ from typing import Any
 
 from headwater.domain.bindings import OutputRef, ParamRef, iter_bindings
 from headwater.domain.dag import CycleFound, build_graph
-from headwater.domain.jsonschema import schema_errors, subschema
+from headwater.domain.jsonschema import schema_errors, schema_problem, subschema
 from headwater.domain.problems import Problem
 from headwater.domain.spec import NodeSpec, PipelineSpec, Source, TaskDef
 
@@ -48,14 +48,8 @@ def validate_spec(spec: PipelineSpec) -> list[Problem]:
 
 
 def _param_schema_errors(spec: PipelineSpec) -> list[tuple[str, str]]:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    try:
-        Draft202012Validator.check_schema(spec.params)
-    except SchemaError as exc:
-        return [("", f"not a valid JSON Schema: {exc.message}")]
-    return []
+    problem = schema_problem(spec.params)
+    return [("", f"not a valid JSON Schema: {problem}")] if problem else []
 
 
 def _node_problems(spec: PipelineSpec, node: NodeSpec) -> list[Problem]:
