@@ -17,14 +17,12 @@ The public API is this module's `__all__`; everything else is private.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from headwater.authoring.commands import command
 from headwater.authoring.pipelines import pipeline
-from headwater.authoring.schedules import schedule
 from headwater.authoring.tasks import task
-from headwater.authoring.triggers import file_sensor, hook, notification, sensor
-from headwater.domain.triggers import RunRequest, SensorResult
 from headwater.errors import (
     DefinitionError,
     HeadwaterError,
@@ -33,8 +31,25 @@ from headwater.errors import (
 )
 
 if TYPE_CHECKING:
+    from headwater.authoring.schedules import schedule
+    from headwater.authoring.triggers import file_sensor, hook, notification, sensor
     from headwater.context import TaskContext
+    from headwater.domain.triggers import RunRequest, SensorResult
     from headwater.local import RunResult
+
+# Imported on first use, so `headwater run` of a project without schedules or sensors
+# does not load croniter and the trigger models (see `__getattr__`).
+_LAZY = {
+    "schedule": "headwater.authoring.schedules",
+    "file_sensor": "headwater.authoring.triggers",
+    "hook": "headwater.authoring.triggers",
+    "notification": "headwater.authoring.triggers",
+    "sensor": "headwater.authoring.triggers",
+    "RunRequest": "headwater.domain.triggers",
+    "SensorResult": "headwater.domain.triggers",
+    "RunResult": "headwater.local",
+    "TaskContext": "headwater.context",
+}
 
 __version__ = "0.1.0"
 
@@ -84,12 +99,9 @@ def load_recipe(path: Any) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "RunResult":
-        from headwater.local import RunResult
-
-        return RunResult
-    if name == "TaskContext":
-        from headwater.context import TaskContext
-
-        return TaskContext
-    raise AttributeError(f"module 'headwater' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'headwater' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

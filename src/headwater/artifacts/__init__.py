@@ -16,7 +16,6 @@ May import: ``headwater.domain``, ``headwater.errors`` (and fsspec, lazily).
 from __future__ import annotations
 
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from headwater.artifacts.base import ArtifactInfo, ArtifactStore
 from headwater.artifacts.local import LocalArtifactStore
@@ -40,4 +39,6 @@ def open_artifact_store(url: str) -> ArtifactStore:
         return FsspecArtifactStore(url)
     if parts.netloc not in ("", "localhost"):
         raise ValueError(f"file URL {url!r} names a host; use file:///absolute/path")
+    from urllib.request import url2pathname  # it loads http.client and email: not for paths
+
     return LocalArtifactStore(url2pathname(parts.path))

@@ -13,7 +13,6 @@ from typing import Any, overload
 
 from headwater.authoring import schema, tracing
 from headwater.authoring.registry import current_registry
-from headwater.authoring.schedules import build_schedule
 from headwater.domain.dag import Graph, build_graph
 from headwater.domain.spec import PipelineSpec, Source
 from headwater.domain.validate import validate_spec
@@ -109,6 +108,8 @@ def pipeline(
         current_registry().add_pipeline(made)
         if schedule is not None:
             where = f"{source.file}:{source.line}"
+            from headwater.authoring.schedules import build_schedule
+
             spec = build_schedule(where, name=made.name, pipeline=made.name, cron=schedule)
             current_registry().add_schedule(spec, where)
         return made

@@ -14,7 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from headwater.authoring.recipes import RECIPE_SUFFIXES, load_recipe
+from headwater.authoring import RECIPE_SUFFIXES
 from headwater.authoring.registry import Registry, use_registry
 from headwater.config import Settings
 from headwater.errors import DefinitionError
@@ -61,6 +61,8 @@ def load_project(settings: Settings) -> Project:
                 project.errors.append(LoadError(module, traceback.format_exc()))
         for path in sorted(package_dir.rglob("*")):
             if path.suffix in RECIPE_SUFFIXES and path.is_file():
+                from headwater.authoring.recipes import load_recipe
+
                 try:
                     load_recipe(path)
                 except DefinitionError as exc:

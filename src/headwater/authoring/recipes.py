@@ -54,8 +54,6 @@ from headwater.domain.triggers import FileSensorDef, HookDef, SensorDef
 from headwater.domain.validate import validate_spec
 from headwater.errors import DefinitionError
 
-RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

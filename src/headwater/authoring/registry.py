@@ -8,13 +8,13 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from headwater.domain.problems import Problem
-from headwater.domain.schedule import ScheduleSpec
 from headwater.domain.spec import PipelineSpec, Source, TaskDef
-from headwater.domain.triggers import NotificationDef, SensorDef, SensorResult
 from headwater.errors import DuplicateNameError, NotFound
 
 if TYPE_CHECKING:
     from headwater.authoring.tasks import Task
+    from headwater.domain.schedule import ScheduleSpec
+    from headwater.domain.triggers import NotificationDef, SensorDef, SensorResult
 
 
 class PipelineLike(Protocol):

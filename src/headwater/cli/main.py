@@ -66,11 +66,13 @@ def _load(settings: Settings, *, quiet: bool = False) -> Project:
 
 def _find(project: Project, name: str) -> PipelineLike:
     """A pipeline by name, or a recipe file given by path."""
-    from headwater.authoring.recipes import RECIPE_SUFFIXES, load_recipe
-    from headwater.authoring.registry import use_registry
+    from headwater.authoring import RECIPE_SUFFIXES
 
     path = Path(name)
     if path.suffix in RECIPE_SUFFIXES and path.exists():
+        from headwater.authoring.recipes import load_recipe
+        from headwater.authoring.registry import use_registry
+
         with use_registry(project.registry):
             return load_recipe(path, register=False)
     return project.registry.get_pipeline(name)

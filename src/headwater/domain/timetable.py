@@ -30,11 +30,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from headwater.domain.problems import Problem
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 CRON_ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -66,6 +68,8 @@ def cron_problems(expression: str, field: str = "cron") -> list[Problem]:
     fields = expanded.split()
     if len(fields) not in (5, 6):
         return [Problem("", field, f"expected 5 or 6 fields or an @alias, got {expression!r}")]
+    from croniter import croniter  # imported when a cron is used: it is slow to load
+
     if not croniter.is_valid(expanded, second_at_beginning=len(fields) == 6):
         return [Problem("", field, f"not a valid cron expression: {expression!r}")]
     return []
@@ -187,6 +191,8 @@ class Timetable:
         """True when the hour field matches every hour (see the module docstring)."""
         fields = self._expression.split()
         second_first = len(fields) == 6
+        from croniter import croniter
+
         expanded = croniter(self._expression, second_at_beginning=second_first).expanded
         hours = expanded[1] if not second_first else expanded[2]
         return hours == ["*"] or set(hours) == set(range(24))
@@ -218,6 +224,8 @@ class Timetable:
         return next(self._cron_walk(instant, forward=forward))
 
     def _croniter(self, wall: datetime) -> croniter:
+        from croniter import croniter
+
         return croniter(
             self._expression, wall, second_at_beginning=len(self._expression.split()) == 6
         )
