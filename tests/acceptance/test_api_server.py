@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -182,3 +184,33 @@ def test_an_idempotency_key_starts_one_run_and_conflicts_on_another_request(
         assert "nightly-2026-11-22" in body409["detail"]
         listed = client.get("/api/v1/runs", params={"pipeline": "word_count"}).json()["runs"]
         assert [r["id"] for r in listed] == [first.json()["id"]]
+
+
+def test_concurrent_triggers_each_get_their_run_readable_at_once(server: str) -> None:
+    """Triggers arriving together are written in one batch; each still gets its own
+    answer (a bad one its own 422) and its run is stored before the 202."""
+    gate = threading.Barrier(10)
+    results: dict[int, tuple[int, dict[str, Any]]] = {}
+
+    def trigger(i: int) -> None:
+        with httpx.Client(base_url=server) as client:
+            gate.wait()
+            top: Any = "many" if i == 4 else i + 1
+            accepted = client.post("/api/v1/pipelines/word_count/runs", json={"args": {"top": top}})
+            if accepted.status_code != 202:
+                results[i] = (accepted.status_code, accepted.json())
+                return
+            read = client.get(accepted.json()["status_url"])
+            results[i] = (read.status_code, read.json())
+
+    threads = [threading.Thread(target=trigger, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results[4][0] == 422
+    assert results[4][1]["errors"][0]["path"] == "args.top"
+    good = [results[i] for i in range(10) if i != 4]
+    assert [status for status, _ in good] == [200] * 9
+    assert [run["args"] for _, run in good] == [{"top": i + 1} for i in range(10) if i != 4]
+    assert len({run["id"] for _, run in good}) == 9

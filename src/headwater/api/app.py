@@ -7,7 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Body, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from headwater import web
 from headwater.api import (
@@ -42,7 +43,8 @@ from headwater.config import Settings
 from headwater.domain.durations import parse_duration
 from headwater.domain.states import RunState
 from headwater.services.context import Services
-from headwater.services.runs import StartControls, cancel_run, get_run_view, start_run
+from headwater.services.run_batches import run_writer
+from headwater.services.runs import StartControls, cancel_run, get_run_view, run_request
 from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
 
@@ -103,22 +105,40 @@ def create_app(
 
 
 def _limit_body_size(app: FastAPI, limit: int) -> None:
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
+    app.add_middleware(_RequestGuard, limit=limit)
+
+
+class _RequestGuard:
+    """Refuses URLs with NUL characters and bodies declared over the limit before any
+    route runs. Plain ASGI (not `@app.middleware`, whose per-request task and stream
+    cost more than most routes' own work)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> JSONResponse | None:
         # PostgreSQL text cannot hold NUL, so such a name could only fail in the driver.
-        if "\x00" in request.scope["path"] or b"%00" in request.scope["query_string"]:
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
             return problems.problem(
                 422, "invalid-request", "Invalid request", "NUL characters are not allowed in URLs"
             )
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             return problems.problem(
                 413,
                 "too-large",
                 "Request body too large",
-                f"the body must be at most {limit} bytes",
+                f"the body must be at most {self.limit} bytes",
             )
-        return await call_next(request)
+        return None
 
 
 def _pipeline_routes(app: FastAPI, svc: Services) -> None:
@@ -137,37 +157,38 @@ def _run_routes(app: FastAPI, svc: Services) -> None:
     @app.post(
         f"{API}/pipelines/{{name}}/runs",
         status_code=202,
+        response_model=RunAccepted,
         tags=["runs"],
         responses=problems.responses(404, 409),
     )
-    def create_run(
+    async def create_run(
         name: str,
         request: Request,
         body: RunCreate | None = Body(default=None),
         idempotency_key: str | None = Header(None, min_length=1, max_length=200),
-    ) -> RunAccepted:
+    ) -> Response:
         """Start a run. Simple callers may give run arguments as query parameters
         (`?day=2026-11-22&n=5`; values are JSON if they parse, else strings). An
-        idempotency key (body field or `Idempotency-Key` header) makes retries safe."""
+        idempotency key (body field or `Idempotency-Key` header) makes retries safe.
+        The answer comes once the run is stored: its status URL works at once."""
+        # async, and the run written by the run writer (group commit: concurrent
+        # triggers share one transaction), so a waiting trigger holds no thread.
         body = body or RunCreate()
-        args = {**_query_args(request), **body.args}
-        run_id = start_run(
-            svc,
+        run = run_request(
             name,
-            args,
-            task_args=body.task_args,
+            {**_query_args(request), **body.args},
+            body.task_args,
             force=body.force,
             priority=body.priority,
             tags=body.tags,
-            idempotency_key=body.idempotency_key or idempotency_key,
-            controls=StartControls(
-                start_at=epoch(body.start_at),
-                start_in=None
-                if body.start_in is None
-                else parse_duration(body.start_in, "start_in"),
-                expires_at=epoch(body.expires_at),
-            ),
         )
+        controls = StartControls(
+            start_at=epoch(body.start_at),
+            start_in=None if body.start_in is None else parse_duration(body.start_in, "start_in"),
+            expires_at=epoch(body.expires_at),
+        )
+        key = body.idempotency_key or idempotency_key
+        run_id = await run_writer(svc).start_async(run | controls.as_request(), key)
         return accepted_run(request, name, run_id)
 
     @app.get(f"{API}/runs", tags=["runs"])

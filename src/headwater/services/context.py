@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from headwater.artifacts import ArtifactStore, open_artifact_store
 from headwater.config import Settings
@@ -21,6 +22,9 @@ class Services:
     outputs: OutputReader = field(init=False)
     # Called after a commit that made work ready: wakes in-process workers at once.
     listeners: list[Callable[[], None]] = field(default_factory=list)
+    # The thread that creates runs for concurrent callers in batches (services.run_batches),
+    # started on first use.
+    run_writer: Any = None
 
     def __post_init__(self) -> None:
         self.outputs = OutputReader(self.artifacts)
@@ -30,6 +34,8 @@ class Services:
             listener()
 
     def close(self) -> None:
+        if self.run_writer is not None:
+            self.run_writer.stop()
         self.db.dispose()
         close = getattr(self.artifacts, "close", None)
         if close is not None:

@@ -14,7 +14,7 @@ from headwater.domain.canonical import sha256_hex
 from headwater.domain.problems import Problem
 from headwater.domain.spec import PipelineSpec
 from headwater.domain.states import TASK_RUN_OK, AttemptState, RunState, TaskRunState
-from headwater.errors import Conflict, Contended, NotFound, PipelineDisabled, ValidationError
+from headwater.errors import Contended, NotFound, PipelineDisabled, ValidationError
 from headwater.services.arguments import validate_run_args
 from headwater.services.context import Services
 from headwater.services.plans import Plan
@@ -22,6 +22,7 @@ from headwater.services.progress import advance, start_next_queued
 from headwater.store import expiry as expiry_store
 from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
+from headwater.store.pipelines import PipelineRow
 from headwater.store.runs import AttemptRow, RunRow, TaskRunRow
 
 T = TypeVar("T")
@@ -93,13 +94,11 @@ def start_run(
         )
         | controls.as_request()
     )
-    try:
-        run_id = _start_run(svc, request, idempotency_key)
-    except run_store.DuplicateIdempotencyKey:
-        # Started at the same moment by another caller: now it can be found.
-        run_id = _start_run(svc, request, idempotency_key)
-    svc.notify()
-    return run_id
+    # Handed to the process's run writer, which creates the runs of concurrent callers
+    # in one transaction (group commit) and wakes in-process workers once per batch.
+    from headwater.services.run_batches import run_writer
+
+    return run_writer(svc).start(request, idempotency_key)
 
 
 def run_request(
@@ -124,18 +123,46 @@ def run_request(
     }
 
 
-def _start_run(svc: Services, request: dict[str, Any], idempotency_key: str | None) -> str:
-    with svc.db.write() as conn:
-        if idempotency_key is not None:
-            found = run_store.find_run_by_key(conn, idempotency_key)
-            if found is not None:
-                if found[1] != sha256_hex(request):
-                    raise Conflict(
-                        f"idempotency key {idempotency_key!r} was used for a "
-                        f"different request (run {found[0]})"
-                    )
-                return found[0]
-        return create_run(svc, conn, request, idempotency_key=idempotency_key)
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run request checked against the database, ready to be written."""
+
+    plan: Plan
+    now: float
+    start_at: float | None
+    expires_at: float | None
+    # A resumed run's source: its succeeded nodes (with their map children), reused.
+    reused: dict[str, tuple[TaskRunRow, list[TaskRunRow]]]
+
+
+def prepare_run(
+    svc: Services,
+    conn: Connection,
+    request: Mapping[str, Any],
+    now: float,
+    pipelines: dict[str, PipelineRow] | None = None,
+) -> PreparedRun:
+    """Check a run request without writing anything: the pipeline exists and is enabled,
+    the arguments and start controls are valid, a run to resume from exists.
+    `pipelines` keeps the pipelines looked up in this transaction (a batch of runs
+    mostly starts one pipeline)."""
+    name = request["pipeline"]
+    row = pipelines.get(name) if pipelines is not None else None
+    if row is None:
+        row = pipeline_store.get_pipeline(conn, name)
+        if pipelines is not None:
+            pipelines[name] = row
+    if not row.enabled:
+        raise PipelineDisabled(f"pipeline {name} is disabled: it starts no new runs")
+    assert row.current_version_id is not None
+    plan = svc.plans.get(conn, row.current_version_id)
+    problems = validate_run_args(plan, request["args"], request["task_args"])
+    if problems:
+        raise ValidationError(problems, f"invalid arguments for pipeline {name}")
+    start_at, expires_at = _start_window(request, now)
+    resume_from = request.get("resume_from")
+    reused = _reused_rows(conn, resume_from) if resume_from else {}
+    return PreparedRun(plan, now, start_at, expires_at, reused)
 
 
 def create_run(
@@ -150,28 +177,32 @@ def create_run(
     started it, a schedule its tick, in the same one). Everything is validated before
     the first write, so a ValidationError or NotFound leaves the caller's transaction as
     it was. The caller calls `svc.notify()` after committing, to wake in-process workers."""
-    pipeline, args, task_args = request["pipeline"], request["args"], request["task_args"]
-    row = pipeline_store.get_pipeline(conn, pipeline)
-    if not row.enabled:
-        raise PipelineDisabled(f"pipeline {pipeline} is disabled: it starts no new runs")
-    assert row.current_version_id is not None
-    plan = svc.plans.get(conn, row.current_version_id)
-    problems = validate_run_args(plan, args, task_args)
-    if problems:
-        raise ValidationError(problems, f"invalid arguments for pipeline {pipeline}")
-    now = svc.db.clock(conn)
-    start_at, expires_at = _start_window(request, now)
+    prepared = prepare_run(svc, conn, request, svc.db.clock(conn))
+    return write_run(svc, conn, request, prepared, idempotency_key=idempotency_key, origin=origin)
+
+
+def write_run(
+    svc: Services,
+    conn: Connection,
+    request: dict[str, Any],
+    prepared: PreparedRun,
+    *,
+    idempotency_key: str | None = None,
+    origin: Origin = Origin(),
+) -> str:
+    """Write a prepared run, its task runs, and make its first task runs ready (or
+    reuse a resumed run's finished ones): any pipeline, any request."""
+    plan, now, start_at, reused = prepared.plan, prepared.now, prepared.start_at, prepared.reused
     run_id = new_run_id()
     nodes = plan.spec.nodes
     resume_from = request.get("resume_from")
-    reused = _reused_rows(conn, resume_from) if resume_from else {}
     run_store.insert_run(
         conn,
         id=run_id,
-        pipeline=pipeline,
+        pipeline=request["pipeline"],
         version_id=plan.version_id,
-        args=args,
-        task_args=task_args,
+        args=request["args"],
+        task_args=request["task_args"],
         force=request["force"],
         resumed_from=resume_from,
         priority=request["priority"],
@@ -181,7 +212,7 @@ def create_run(
         idempotency_key=idempotency_key,
         request_hash=sha256_hex(request) if idempotency_key is not None else None,
         start_at=start_at,
-        expires_at=expires_at,
+        expires_at=prepared.expires_at,
         **vars(origin),
     )
     priority = request["priority"]
@@ -409,6 +440,7 @@ def get_run_view(svc: Services, run_id: str) -> RunView:
 
 __all__ = [
     "Origin",
+    "PreparedRun",
     "RunView",
     "StartControls",
     "cancel_run",
@@ -416,8 +448,10 @@ __all__ = [
     "create_run",
     "end_run",
     "get_run_view",
+    "prepare_run",
     "register_pipeline",
     "run_request",
     "start_run",
     "task_run_rows",
+    "write_run",
 ]

@@ -7,6 +7,7 @@ a concurrent writer that lost the race changes nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -156,6 +157,9 @@ _SET_LOG_LABEL = attempts.update().where(
     attempts.c.id == _B("b_id"), attempts.c.state == AttemptState.RUNNING.value
 )
 _SET_CACHE_KEY = task_runs.update().where(task_runs.c.id == _B("b_id"))
+_FIND_BY_KEYS = sa.select(runs.c.idempotency_key, runs.c.id, runs.c.request_hash).where(
+    runs.c.idempotency_key.in_(_B("b_keys", expanding=True))
+)
 
 
 def _run(row: Row[Any]) -> RunRow:
@@ -234,6 +238,80 @@ def insert_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         for row in rows
     ]
     conn.execute(runs.insert(), encoded)
+
+
+# A new run's row and its task runs' rows, for `insert_new_runs`: tuples in this order.
+NEW_RUN_COLUMNS = (
+    "id",
+    "pipeline",
+    "version_id",
+    "state",
+    "args",
+    "task_args",
+    "force",
+    "resumed_from",
+    "priority",
+    "tags",
+    "remaining",
+    "created_at",
+    "idempotency_key",
+    "request_hash",
+    "start_at",
+    "expires_at",
+    "schedule",
+    "backfill_id",
+    "logical_date",
+)
+NEW_TASK_RUN_COLUMNS = (
+    "run_id",
+    "node_id",
+    "map_index",
+    "task",
+    "state",
+    "queue",
+    "priority",
+    "available_at",
+    "waiting_on",
+    "is_map_parent",
+    "max_attempts",
+    "created_at",
+    "limit_keys",
+)
+
+
+@functools.cache
+def _insert_sql(dialect: str, table: str, columns: tuple[str, ...]) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+
+def insert_new_runs(
+    conn: Connection, run_rows: Sequence[tuple[Any, ...]], task_run_rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert new runs and their task runs: two statements however many runs (the group
+    commit of triggers). Rows are tuples in NEW_RUN_COLUMNS and NEW_TASK_RUN_COLUMNS
+    order, JSON already encoded; the SQL is written out and goes to the driver as is,
+    without SQLAlchemy's compiling and per-row parameter processing."""
+    if not run_rows:
+        return
+    dialect = conn.dialect.name
+    try:
+        conn.exec_driver_sql(_insert_sql(dialect, "runs", NEW_RUN_COLUMNS), list(run_rows))
+    except sa.exc.IntegrityError as exc:
+        if all(row[NEW_RUN_COLUMNS.index("idempotency_key")] is None for row in run_rows):
+            raise
+        raise DuplicateIdempotencyKey() from exc
+    if task_run_rows:
+        sql = _insert_sql(dialect, "task_runs", NEW_TASK_RUN_COLUMNS)
+        conn.exec_driver_sql(sql, list(task_run_rows))
+
+
+def find_runs_by_keys(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """{idempotency key: (run id, request hash)} of the runs started with these keys."""
+    return {
+        row.idempotency_key: (row.id, row.request_hash)
+        for row in conn.execute(_FIND_BY_KEYS, {"b_keys": list(keys)})
+    }
 
 
 def find_run_by_key(conn: Connection, idempotency_key: str) -> tuple[str, str] | None:
