@@ -1,21 +1,24 @@
-"""What the CLI prints: the live run display, the run summary, pipelines and runs."""
+"""What the CLI prints: the live run display, the run summary, pipelines and runs.
+
+rich draws on a terminal only. Off one (a pipe, a log file, CI) the run's lines and its
+summary are plain text, so `headwater run` there does not import rich (~40 ms).
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.spinner import Spinner
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from headwater.store import runs as run_store
 
 if TYPE_CHECKING:
+    from rich.console import Console, Group
+    from rich.spinner import Spinner
+
     from headwater.config import Settings
     from headwater.domain.spec import PipelineSpec
     from headwater.local import RunResult
@@ -37,32 +40,54 @@ RUNNING_SHOWN = 8
 DONE = ("succeeded", "cached", "failed", "upstream_failed", "cancelled")
 
 
+def on_terminal(stream: TextIO) -> bool:
+    """Whether rich would draw on `stream`: its own test (TTY_COMPATIBLE, FORCE_COLOR,
+    then isatty), without importing it."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None:
+        return force != ""
+    try:
+        return stream.isatty()
+    except ValueError:  # closed
+        return False
+
+
 class RunDisplay:
     """Live progress on a terminal (done/total, running tasks with spinners, failures),
-    then a summary table. Off a terminal, only the summary."""
+    then a summary table. Off a terminal, only the summary, as plain text."""
 
-    def __init__(self, svc: Services, console: Console | None = None) -> None:
+    def __init__(self, svc: Services) -> None:
         self.svc = svc
-        self.console = console or Console(stderr=True)
-        self.out = Console()
         self.run_id = ""
         self.started_at = time.monotonic()
 
     def started(self, run_id: str) -> None:
         self.run_id = run_id
-        self.console.print(f"run [bold]{run_id}[/] started")
+        if on_terminal(sys.stderr):
+            _console(stderr=True).print(f"run [bold]{run_id}[/] started")
+        else:
+            print(f"run {run_id} started", file=sys.stderr, flush=True)
 
     def watch(self, run_id: str, worker: threading.Thread) -> None:
-        if not self.console.is_terminal:
+        if not on_terminal(sys.stderr):
             worker.join()
             return
+        from rich.live import Live
+
         spinners: dict[str, Spinner] = {}
-        with Live(console=self.console, refresh_per_second=10, transient=True) as live:
+        with Live(console=_console(stderr=True), refresh_per_second=10, transient=True) as live:
             while worker.is_alive():
                 live.update(self._frame(run_id, spinners))
                 worker.join(REFRESH_SECONDS)
 
     def _frame(self, run_id: str, spinners: dict[str, Spinner]) -> Group:
+        from rich.console import Group
+        from rich.spinner import Spinner
+        from rich.text import Text
+
         with self.svc.db.read() as conn:
             counts = run_store.count_states(conn, run_id)
             running = run_store.running_labels(conn, run_id, RUNNING_SHOWN)
@@ -85,46 +110,100 @@ class RunDisplay:
         return Group(head, *rows)
 
     def summary(self, result: RunResult, settings: Settings) -> None:
-        table = Table(
-            box=None,
-            title=f"run {result.run_id}: "
-            f"[{STATE_STYLE.get(result.state, 'white')}]{result.state}[/]",
-            title_justify="left",
-        )
-        for column in ("task", "state", "attempts", "seconds"):
-            table.add_column(
-                column, justify="right" if column in ("attempts", "seconds") else "left"
-            )
-        by_node: dict[str, list[Any]] = defaultdict(list)
-        for tr in result.view.task_runs:
-            by_node[tr.node_id].append(tr)
-        for node, rows in by_node.items():
-            children = [r for r in rows if r.map_index >= 0] or rows
-            states: dict[str, int] = defaultdict(int)
-            for r in children:
-                states[r.state.value] += 1
-            state_text = ", ".join(
-                f"[{STATE_STYLE.get(s, 'white')}]{n} {s}[/]"
-                if len(children) > 1
-                else f"[{STATE_STYLE.get(s, 'white')}]{s}[/]"
-                for s, n in states.items()
-            )
-            label = node + (
-                f" x{len(children)}" if children is not rows or len(children) > 1 else ""
-            )
-            attempts = sum(r.attempts for r in children)
-            seconds = _seconds(rows)
-            table.add_row(label, state_text, str(attempts), seconds)
-        self.out.print(table)
-        for failure in result.failures[:5]:
-            self.out.print(f"[red]✗ {failure.node}[/]: {failure.error_type}: {failure.message}")
-            if failure.traceback:
-                self.out.print(Text(_tail(failure.traceback, 12), style="dim"))
-        if len(result.failures) > 5:
-            self.out.print(f"... and {len(result.failures) - 5} more failures")
+        rows = _summary_rows(result)
+        if on_terminal(sys.stdout):
+            _print_rich_summary(result, rows)
+        else:
+            _print_plain_summary(result, rows)
         if result.ok and result.output is not None:
-            self.out.print(Text("output: " + _short(result.output)))
-        self.out.print(f"artifacts: {settings.artifacts}")
+            print("output: " + _short(result.output))
+        print(f"artifacts: {settings.artifacts}", flush=True)
+
+
+# One summary row: node label, [(count, state)], attempts, seconds.
+_Row = tuple[str, list[tuple[int, str]], int, str]
+_COLUMNS = ("task", "state", "attempts", "seconds")
+_FAILURES_SHOWN = 5
+
+
+def _summary_rows(result: RunResult) -> list[_Row]:
+    by_node: dict[str, list[Any]] = defaultdict(list)
+    for tr in result.view.task_runs:
+        by_node[tr.node_id].append(tr)
+    found = []
+    for node, rows in by_node.items():
+        children = [r for r in rows if r.map_index >= 0] or rows
+        states: dict[str, int] = defaultdict(int)
+        for r in children:
+            states[r.state.value] += 1
+        label = node + (f" x{len(children)}" if children is not rows or len(children) > 1 else "")
+        attempts = sum(r.attempts for r in children)
+        found.append((label, [(n, s) for s, n in states.items()], attempts, _seconds(rows)))
+    return found
+
+
+def _state_text(states: list[tuple[int, str]], *, styled: bool) -> str:
+    single = sum(n for n, _ in states) == 1
+    parts = []
+    for n, state in states:
+        text = state if single else f"{n} {state}"
+        parts.append(f"[{STATE_STYLE.get(state, 'white')}]{text}[/]" if styled else text)
+    return ", ".join(parts)
+
+
+def _print_rich_summary(result: RunResult, rows: list[_Row]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    out = _console()
+    table = Table(
+        box=None,
+        title=f"run {result.run_id}: [{STATE_STYLE.get(result.state, 'white')}]{result.state}[/]",
+        title_justify="left",
+    )
+    for column in _COLUMNS:
+        table.add_column(column, justify="right" if column in ("attempts", "seconds") else "left")
+    for label, states, attempts, seconds in rows:
+        table.add_row(label, _state_text(states, styled=True), str(attempts), seconds)
+    out.print(table)
+    for failure in result.failures[:_FAILURES_SHOWN]:
+        out.print(f"[red]✗ {failure.node}[/]: {failure.error_type}: {failure.message}")
+        if failure.traceback:
+            out.print(Text(_tail(failure.traceback, 12), style="dim"))
+    _print_more_failures(result)
+
+
+def _print_plain_summary(result: RunResult, rows: list[_Row]) -> None:
+    print(f"run {result.run_id}: {result.state}")
+    cells = [list(_COLUMNS)] + [
+        [label, _state_text(states, styled=False), str(attempts), seconds]
+        for label, states, attempts, seconds in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS))]
+    for row in cells:
+        print(
+            " "
+            + "  ".join(
+                cell.rjust(width) if i >= 2 else cell.ljust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+    for failure in result.failures[:_FAILURES_SHOWN]:
+        print(f"✗ {failure.node}: {failure.error_type}: {failure.message}")
+        if failure.traceback:
+            print(_tail(failure.traceback, 12))
+    _print_more_failures(result)
+
+
+def _print_more_failures(result: RunResult) -> None:
+    if len(result.failures) > _FAILURES_SHOWN:
+        print(f"... and {len(result.failures) - _FAILURES_SHOWN} more failures")
+
+
+def _console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
 
 
 def _seconds(rows: list[Any]) -> str:
@@ -147,6 +226,9 @@ def _short(value: Any, limit: int = 300) -> str:
 
 
 def print_pipeline(spec: PipelineSpec) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     from headwater.domain.dag import build_graph
 
     console = Console()
@@ -200,6 +282,9 @@ def print_pipeline(spec: PipelineSpec) -> None:
 
 
 def print_runs(found: list[RunRow]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("pipeline", "state", "started", "seconds", box=None)
     table.add_column("run", no_wrap=True, min_width=32)  # whole, so it can be pasted
     for run in found:
@@ -219,6 +304,9 @@ __all__ = ["RunDisplay", "print_pipeline", "print_runs"]
 
 
 def print_workers(found: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("host", "pid", "queues", "state", "running", "heartbeat", box=None)
     table.add_column("worker", no_wrap=True)
     now = time.time()
