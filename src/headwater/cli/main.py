@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from headwater.cli import remote
 from headwater.cli.backfill_cmd import backfills_app
@@ -20,22 +22,96 @@ if TYPE_CHECKING:
     from headwater.authoring.registry import PipelineLike
     from headwater.config import Settings
 
+F = TypeVar("F", bound=Callable[..., Any])
+# Each command is registered on a Typer of its own and turned into its click form only
+# when it is run (or listed by --help): typer would otherwise read every command's
+# signature and type hints on each start, ~40 ms before `headwater run` can begin.
+_COMMANDS: dict[str, typer.Typer] = {}
+_GROUPS: dict[str, typer.Typer] = {}
+
+
+def command(name: str | None = None) -> Callable[[F], F]:
+    """Register a `headwater NAME` command (like `Typer.command`), built on first use."""
+
+    def register(fn: F) -> F:
+        found = name or fn.__name__.strip("_").replace("_", "-")
+        holder = typer.Typer(add_completion=False)
+        holder.command(found)(fn)
+        _COMMANDS[found] = holder
+        return fn
+
+    return register
+
+
+def group(name: str, sub: typer.Typer) -> typer.Typer:
+    """Register `headwater NAME ...` commands (like `Typer.add_typer`), built on first use."""
+    _GROUPS[name] = sub
+    return sub
+
+
+class _Commands(MutableMapping[str, Any]):
+    """The click commands by name (typer's own copy of click, which it does not export),
+    each built from its Typer when first looked up."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name in _COMMANDS:
+                self._built[name] = typer.main.get_command(_COMMANDS[name])
+            elif name in _GROUPS:
+                built = typer.main.get_group(_GROUPS[name])
+                built.name = name
+                self._built[name] = built
+            else:
+                raise KeyError(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._built[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*_COMMANDS, *_GROUPS, *self._built]))
+
+    def __len__(self) -> int:
+        return len(set(_COMMANDS) | set(_GROUPS) | set(self._built))
+
+
+class _LazyGroup(TyperGroup):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _Commands()
+
+
 app = typer.Typer(
     name="headwater",
+    cls=_LazyGroup,
     no_args_is_help=True,
     add_completion=False,
     help="Data pipelines and jobs: run, inspect and manage headwater projects.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-limits_app = typer.Typer(
-    help="Concurrency limits: at most N running for a key.", invoke_without_command=True
+
+
+@app.callback()
+def _root() -> None:
+    pass  # makes `app` a group; its commands come from `command` and `group`
+
+
+db_app = group("db", typer.Typer(help="Manage the database schema.", no_args_is_help=True))
+limits_app = group(
+    "limits",
+    typer.Typer(
+        help="Concurrency limits: at most N running for a key.", invoke_without_command=True
+    ),
 )
-app.add_typer(limits_app, name="limits")
-app.add_typer(sensors_app, name="sensors")
-app.add_typer(schedules_app, name="schedules")
-app.add_typer(backfills_app, name="backfills")
+group("sensors", sensors_app)
+group("schedules", schedules_app)
+group("backfills", backfills_app)
 
 ProjectOpt = Annotated[
     Path | None,
@@ -78,7 +154,7 @@ def _find(project: Project, name: str) -> PipelineLike:
     return project.registry.get_pipeline(name)
 
 
-@app.command()
+@command()
 def init(directory: Path = typer.Argument(..., help="Folder to create the project in.")) -> None:
     """Create a working project: one pipeline, one test, a README."""
     from headwater.cli.scaffold import scaffold
@@ -89,7 +165,7 @@ def init(directory: Path = typer.Argument(..., help="Folder to create the projec
     typer.echo(f"next: cd {directory} && headwater run hello -p name=world")
 
 
-@app.command("list")
+@command("list")
 def list_(project: ProjectOpt = None) -> None:
     """List the project's pipelines."""
     from rich.console import Console
@@ -113,7 +189,7 @@ def list_(project: ProjectOpt = None) -> None:
             typer.echo(f"no pipelines found in {loaded.root}/{loaded.settings.pipelines_package}/")
 
 
-@app.command()
+@command()
 def show(
     pipeline: str = typer.Argument(..., help="Pipeline name or recipe file."),
     as_json: bool = typer.Option(False, "--json", help="Print the compiled spec."),
@@ -130,7 +206,7 @@ def show(
             print_pipeline(spec)
 
 
-@app.command()
+@command()
 def validate(
     pipeline: Optional[str] = typer.Argument(  # noqa: UP045
         None, help="Pipeline name or recipe file (default: the whole project)."
@@ -160,7 +236,7 @@ def validate(
             raise typer.Exit(EXIT_INVALID)
 
 
-@app.command()
+@command()
 def run(
     pipeline: str = typer.Argument(..., help="Pipeline name or recipe file."),
     param: list[str] = typer.Option(
@@ -249,7 +325,7 @@ def _capture_task_logging() -> None:
         root.setLevel(logging.INFO)
 
 
-@app.command()
+@command()
 def runs(
     pipeline: Optional[str] = typer.Argument(None),  # noqa: UP045
     limit: int = typer.Option(20, "--limit", "-n", min=1),
@@ -270,7 +346,7 @@ def runs(
         print_runs(found)
 
 
-@app.command()
+@command()
 def worker(
     queues: Optional[str] = typer.Option(  # noqa: UP045
         None, "--queues", "-q", help="Comma-separated queues to take work from (default: all)."
@@ -313,7 +389,7 @@ def worker(
     raise typer.Exit(code)
 
 
-@app.command()
+@command()
 def workers(
     all_: bool = typer.Option(False, "--all", help="Include stopped workers."),
     project: ProjectOpt = None,
@@ -331,7 +407,7 @@ def workers(
             svc.close()
 
 
-@app.command()
+@command()
 def submit(
     pipeline: str = typer.Argument(..., help="Pipeline name."),
     param: list[str] = typer.Option([], "--param", "-p", metavar="KEY=VALUE"),
@@ -379,7 +455,7 @@ def submit(
     typer.echo(run_id)
 
 
-@app.command()
+@command()
 def backfill(
     pipeline: str = typer.Argument(..., help="Pipeline name."),
     start: str = typer.Option(..., "--start", help="First logical date (2026-01-01 or a time)."),
@@ -502,7 +578,7 @@ def limits_delete(key: str, project: ProjectOpt = None) -> None:
     typer.echo(f"{key}: no limit")
 
 
-@app.command()
+@command()
 def cancel(
     run_id: str = typer.Argument(..., help="The run to cancel."),
     node: Optional[str] = typer.Option(  # noqa: UP045
@@ -537,9 +613,9 @@ def cancel(
     )
 
 
-app.command()(remote.trigger)
-app.command()(remote.status)
-app.command()(remote.logs)
+command()(remote.trigger)
+command()(remote.status)
+command()(remote.logs)
 
 
 def _node_label(text: str) -> tuple[str, int]:
@@ -559,7 +635,7 @@ HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 PortOpt = Annotated[int, typer.Option("--port", help="Port (0: any free port).")]
 
 
-@app.command()
+@command()
 def serve(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8080,
@@ -573,13 +649,13 @@ def serve(
     _serve(project, host, port, with_worker=True, concurrency=concurrency, with_scheduler=scheduler)
 
 
-@app.command()
+@command()
 def api(host: HostOpt = "127.0.0.1", port: PortOpt = 8080, project: ProjectOpt = None) -> None:
     """Serve the HTTP API only (workers and schedulers run elsewhere)."""
     _serve(project, host, port, with_worker=False, concurrency=None)
 
 
-@app.command("scheduler")
+@command("scheduler")
 def scheduler_(project: ProjectOpt = None) -> None:
     """Run the scheduler: fire due schedules exactly once, expire runs that could not
     start in time, evaluate sensors (custom ones of this project), send notifications.
@@ -667,7 +743,7 @@ def _serve(
             svc.close()
 
 
-@app.command("recipe-schema")
+@command("recipe-schema")
 def recipe_schema() -> None:
     """Print the JSON Schema of recipe files."""
     from headwater.authoring.recipes import recipe_json_schema
@@ -697,7 +773,7 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@app.command()
+@command()
 def version() -> None:
     """Print headwater's version."""
     from headwater import __version__

@@ -1,0 +1,66 @@
+"""`headwater run` loads only what running a pipeline needs (start-up time, issue 7).
+
+The timing itself is measured by bench/run.py (W4); this test keeps the imports that
+made it slow from coming back: it reads Python's own import log (PYTHONPROFILEIMPORTTIME)
+of a real `headwater run` of a one-task pipeline in a new project.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .conftest import explain, hw, summary_states
+
+PIPELINE = """
+from headwater import pipeline, task
+
+
+@task
+def one() -> int:
+    return 1
+
+
+@pipeline
+def just_one():
+    return one()
+"""
+
+# What a run of plain Python tasks on SQLite, off a terminal, never uses.
+NOT_IMPORTED = [
+    "alembic",  # a new database is created from the table definitions
+    "croniter",  # only when a cron schedule is evaluated
+    "fastapi",
+    "fsspec",  # only for artifact stores that are not local folders
+    "jinja2",
+    "jsonschema",  # plain parameter schemas are checked without it
+    "prometheus_client",
+    "rich",  # off a terminal the summary is plain text
+    "sqlalchemy.dialects.postgresql",
+    "sqlalchemy.orm",
+    "starlette",
+    "uvicorn",
+    "yaml",  # no recipe files
+    "headwater.api",
+    "headwater.authoring.recipes",
+    "headwater.domain.triggers",
+    "headwater.scheduler",
+    "headwater.web",
+]
+
+
+def test_headwater_run_imports_only_what_it_needs(tmp_path: Path) -> None:
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "__init__.py").write_text("")
+    (tmp_path / "pipelines" / "one.py").write_text(PIPELINE)
+
+    ran = hw("run", "just_one", cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+
+    assert ran.returncode == 0, explain(ran)
+    assert summary_states(ran.stdout) == {"one": "succeeded"}, explain(ran)
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in ran.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert {"sqlalchemy", "pydantic", "headwater.worker.worker"} <= imported  # the log is read
+    assert sorted(imported & set(NOT_IMPORTED)) == []
