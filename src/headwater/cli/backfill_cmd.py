@@ -1,17 +1,20 @@
-"""`headwater backfill`: create a backfill and follow it with a progress bar."""
+"""`headwater backfill`: create a backfill and follow it with a progress bar; `headwater
+backfills [cancel ID]`: list and cancel backfills."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from headwater.cli.errors import handled
+from headwater.cli.app import command
+from headwater.cli.errors import EXIT_FAILED, handled
+from headwater.cli.shared import ProjectOpt, find_pipeline, open_project, read_settings
 from headwater.config import load_settings
 
 if TYPE_CHECKING:
@@ -88,10 +91,6 @@ def embedded_worker(
 backfills_app = typer.Typer(
     help="List backfills; cancel one as a whole.", invoke_without_command=True
 )
-ProjectOpt = Annotated[
-    Path | None,
-    typer.Option("--project", "-C", help="Project folder.", envvar="HEADWATER_PROJECT"),
-]
 
 
 @backfills_app.callback()
@@ -127,3 +126,71 @@ def backfills_cancel(backfill_id: str, project: ProjectOpt = None) -> None:
         finally:
             svc.close()
     typer.echo(describe(view))
+
+
+@command()
+def backfill(
+    pipeline: str = typer.Argument(..., help="Pipeline name."),
+    start: str = typer.Option(..., "--start", help="First logical date (2026-01-01 or a time)."),
+    end: str = typer.Option(..., "--end", help="Last logical date, inclusive."),
+    every: str = typer.Option("1d", "--every", help="Step: 1d, 1w, 6h, 30m."),
+    timezone: str = typer.Option("UTC", "--timezone", help="IANA timezone of the dates."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", metavar="KEY=VALUE", help='A run argument; may hold "{{ ds }}".'
+    ),
+    max_running: int = typer.Option(10, "--max-running", min=1, help="Runs at once."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow it with a progress bar."),
+    with_worker: bool = typer.Option(
+        False, "--worker", help="Also execute the runs in this process."
+    ),
+    project: ProjectOpt = None,
+) -> None:
+    """Create one run per logical date from --start to --end (at most --max-running at
+    once; workers execute them) and follow their progress; exit 0 if all succeeded."""
+    from rich.console import Console
+
+    from headwater.cli.args import parse_params
+    from headwater.cli.worker_cmd import register_project
+    from headwater.domain.backfill import parse_local_time
+    from headwater.services.backfills import create_backfill
+    from headwater.services.context import open_services
+    from headwater.services.runs import register_pipeline
+
+    console = Console(stderr=True)
+    with handled():
+        settings = read_settings(project)
+        args = parse_params(param, None)
+        loaded = open_project(settings)
+        spec = find_pipeline(loaded, pipeline).spec
+        os.chdir(settings.project_dir)
+        svc = open_services(settings)
+        try:
+            register_project(svc, loaded)
+            register_pipeline(svc, spec)
+            view = create_backfill(
+                svc,
+                spec.name,
+                start=parse_local_time(start, timezone, "--start"),
+                end=parse_local_time(end, timezone, "--end"),
+                every=every,
+                timezone=timezone,
+                args=args,
+                max_running=max_running,
+            )
+            typer.echo(view.backfill.id)
+            console.print(f"{view.backfill.total} runs of {spec.name}, {max_running} at a time")
+            if wait:
+                with embedded_worker(svc, loaded, settings, with_worker):
+                    try:
+                        view = follow(svc, view.backfill.id, console)
+                    except KeyboardInterrupt:
+                        console.print(
+                            f"stopped watching; the runs go on. Cancel them with: "
+                            f"headwater backfills cancel {view.backfill.id}"
+                        )
+                        raise typer.Exit(130) from None
+                console.print(describe(view))
+        finally:
+            svc.close()
+    if wait and view.state != "succeeded":
+        raise typer.Exit(EXIT_FAILED)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from headwater.cli.app import command
 from headwater.cli.errors import EXIT_FAILED, EXIT_INVALID, handled
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def _client(server: str | None) -> Client:
     return Client(server)
 
 
+@command()
 def trigger(
     pipeline: str = typer.Argument(..., help="Pipeline name."),
     param: list[str] = typer.Option(
@@ -81,6 +83,7 @@ def trigger(
         raise typer.Exit(EXIT_FAILED)
 
 
+@command()
 def status(
     run_id: str = typer.Argument(..., help="The run."),
     as_json: bool = typer.Option(False, "--json", help="Print the run as the API sends it."),
@@ -95,6 +98,7 @@ def status(
         _print_task_runs(run)
 
 
+@command()
 def logs(
     run_id: str = typer.Argument(..., help="The run."),
     node: Optional[str] = typer.Option(None, "--node", help="Only this task node."),  # noqa: UP045

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from headwater.cli.errors import handled
+from headwater.cli.shared import ProjectOpt
 from headwater.config import load_settings
 
 schedules_app = typer.Typer(
     help="Schedules: list (with the next fire times), pause, resume.",
     invoke_without_command=True,
 )
-ProjectOpt = Annotated[
-    Path | None,
-    typer.Option("--project", "-C", help="Project folder.", envvar="HEADWATER_PROJECT"),
-]
 
 
 @schedules_app.callback()

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from headwater.cli.errors import handled
+from headwater.cli.shared import ProjectOpt
 from headwater.config import load_settings
 
 sensors_app = typer.Typer(
     help="Sensors and webhook triggers: list, pause, resume.", invoke_without_command=True
 )
-ProjectOpt = Annotated[
-    Path | None,
-    typer.Option("--project", "-C", help="Project folder.", envvar="HEADWATER_PROJECT"),
-]
 
 
 @sensors_app.callback()

@@ -1,4 +1,5 @@
-"""`headwater worker`: a long-running worker process, and its signal handling."""
+"""`headwater worker`: a long-running worker process, and its signal handling;
+`headwater workers`: list them."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ import os
 import signal
 import sys
 from types import FrameType
+from typing import Optional
+
+import typer
 
 from headwater.authoring.project import Project
+from headwater.cli.app import command
+from headwater.cli.errors import handled
+from headwater.cli.shared import ProjectOpt, capture_task_logging, open_project, read_settings
 from headwater.config import Settings
 from headwater.errors import DefinitionError
 from headwater.services.context import Services
@@ -89,3 +96,63 @@ def serve_worker(
     )
     worker.run()
     return 0
+
+
+@command()
+def worker(
+    queues: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--queues", "-q", help="Comma-separated queues to take work from (default: all)."
+    ),
+    concurrency: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--concurrency", "-j", min=1, help="Attempts at once."
+    ),
+    executor: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--executor", help="Default executor for Python tasks: inline or process."
+    ),
+    grace: float = typer.Option(
+        30.0, "--grace", min=0, help="Seconds running attempts get to finish on SIGTERM."
+    ),
+    project: ProjectOpt = None,
+) -> None:
+    """Run a worker: take ready task runs from the database until stopped."""
+    import logging
+
+    from headwater.services.context import open_services
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    with handled():
+        settings = read_settings(project, default_executor=executor)
+        loaded = open_project(settings)
+        os.chdir(settings.project_dir)
+        capture_task_logging()
+        svc = open_services(settings)
+        try:
+            code = serve_worker(
+                svc,
+                loaded,
+                settings,
+                grace_seconds=grace,
+                queues=[q for q in (queues or "").split(",") if q] or None,
+                concurrency=concurrency,
+            )
+        finally:
+            svc.close()
+    raise typer.Exit(code)
+
+
+@command()
+def workers(
+    all_: bool = typer.Option(False, "--all", help="Include stopped workers."),
+    project: ProjectOpt = None,
+) -> None:
+    """List workers: host, pid, queues, state, last heartbeat, running attempts."""
+    from headwater.cli.display import print_workers
+    from headwater.services.context import open_services
+    from headwater.services.workers import list_workers
+
+    with handled():
+        svc = open_services(read_settings(project))
+        try:
+            print_workers(list_workers(svc, include_stopped=all_))
+        finally:
+            svc.close()

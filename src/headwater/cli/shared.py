@@ -1,0 +1,68 @@
+"""What the commands share: the --project option, reading settings, loading the project
+and finding a pipeline in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from headwater.authoring.project import Project
+    from headwater.authoring.registry import PipelineLike
+    from headwater.config import Settings
+
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--project",
+        "-C",
+        help="Project folder (default: the current folder).",
+        envvar="HEADWATER_PROJECT",
+    ),
+]
+
+
+def read_settings(project: Path | None, **overrides: Any) -> Settings:
+    from headwater.config import load_settings
+
+    return load_settings(project, **overrides)
+
+
+def open_project(settings: Settings, *, quiet: bool = False) -> Project:
+    from headwater.authoring.project import load_project
+
+    project = load_project(settings)
+    if not quiet:
+        for error in project.errors:
+            typer.echo(f"warning: could not load {error}", err=True)
+    return project
+
+
+def find_pipeline(project: Project, name: str) -> PipelineLike:
+    """A pipeline by name, or a recipe file given by path."""
+    from headwater.authoring import RECIPE_SUFFIXES
+
+    path = Path(name)
+    if path.suffix in RECIPE_SUFFIXES and path.exists():
+        from headwater.authoring.recipes import load_recipe
+        from headwater.authoring.registry import use_registry
+
+        with use_registry(project.registry):
+            return load_recipe(path, register=False)
+    return project.registry.get_pipeline(name)
+
+
+def capture_task_logging() -> None:
+    """Let tasks' INFO records reach their attempt logs. Only the attempt-log handler
+    sees them: Python's last-resort handler still prints only warnings and errors."""
+    import logging
+
+    root = logging.getLogger()
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        # The console keeps showing only warnings and errors.
+        for handler in root.handlers:
+            if handler.level == logging.NOTSET:
+                handler.setLevel(logging.WARNING)
+        root.setLevel(logging.INFO)
