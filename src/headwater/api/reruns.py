@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import FastAPI, Header, Request, Response
 
@@ -96,7 +97,7 @@ def accepted_run(request: Request, pipeline: str, run_id: str) -> Response:
 
     Built as bytes here rather than validated and serialised by FastAPI: the values
     are ours and plain, and triggers are the API's busiest writes."""
-    base = str(request.base_url).rstrip("/")
+    base = _base_url(request)
     body = {
         "id": run_id,
         "pipeline": pipeline,
@@ -105,3 +106,23 @@ def accepted_run(request: Request, pipeline: str, run_id: str) -> Response:
         "web_url": f"{base}/runs/{run_id}",
     }
     return Response(json.dumps(body).encode(), 202, media_type="application/json")
+
+
+# Base URLs by what they are made of: working one out (Starlette's URL parsing) cost a
+# trigger more than its JSON. Bounded, as clients choose their Host headers.
+_BASE_URLS: dict[tuple[Any, ...], str] = {}
+MAX_BASE_URLS = 64
+
+
+def _base_url(request: Request) -> str:
+    scope = request.scope
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    server = scope.get("server")
+    key = (scope.get("scheme"), host, tuple(server) if server else None, root)
+    base = _BASE_URLS.get(key)
+    if base is None:
+        if len(_BASE_URLS) >= MAX_BASE_URLS:
+            _BASE_URLS.clear()
+        base = _BASE_URLS[key] = str(request.base_url).rstrip("/")
+    return base

@@ -101,9 +101,14 @@ class RunWriter:
     def submit(self, request: dict[str, Any], idempotency_key: str | None) -> Future[str]:
         """Queue a run request; the future gives its run id once it is committed."""
         waiting = _Waiting(request, idempotency_key)
+        if self._pid != os.getpid():  # a forked child: the writer thread stayed behind
+            self._pid, self._cond, self._queue, self._thread = (
+                os.getpid(),
+                threading.Condition(),
+                [],
+                None,
+            )
         with self._cond:
-            if self._pid != os.getpid():  # a forked child: the writer thread stayed behind
-                self._pid, self._queue, self._thread = os.getpid(), [], None
             if self._stopped:
                 raise StoreUnavailable("the services are closed: no runs can be started")
             self._queue.append(waiting)
@@ -159,13 +164,16 @@ class RunWriter:
             for waiting in batch:
                 waiting.future.set_exception(exc)
             return
-        if ready:
-            self._svc.notify()
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, str):
                 waiting.future.set_result(outcome)
             else:
                 waiting.future.set_exception(outcome)
+        if ready:
+            try:
+                self._svc.notify()
+            except Exception:  # a listener's bug must not stop the writer thread
+                log.exception("waking in-process workers failed")
 
 
 def _write_batch(svc: Services, items: Sequence[Item]) -> tuple[list[Outcome], bool]:
