@@ -57,7 +57,8 @@ def ensure_schema(db: Database) -> None:
         if revision == HEAD_REVISION:
             return
         if revision is None and not _has_any_table(conn):
-            metadata.create_all(conn)
+            # None of the tables exists: no need for a look-up per table before creating it.
+            metadata.create_all(conn, checkfirst=False)
             _stamp(conn, HEAD_REVISION)
             return
     upgrade(db)
