@@ -7,7 +7,6 @@ Imports only the standard library, so every layer may use it.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -101,6 +100,8 @@ def _file_values(root: Path) -> dict[str, Any]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only a project with a settings file needs it
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
