@@ -1,6 +1,7 @@
 """API benchmarks (issue 4): trigger requests per second against `headwater serve` on
 SQLite (target >= 500/s) and the latency of GET /api/v1/runs/{id} (target p50 <= 10 ms).
-Prints a markdown table of medians over --repeat rounds, each on a fresh server.
+Prints a markdown table (median, min, max over --repeat rounds, each on a fresh server,
+and the load average before and after).
 
     python bench/api.py [--triggers 2000] [--clients 8] [--gets 1000] [--repeat 3]
         [--command serve|api]
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import statistics
@@ -141,6 +143,7 @@ def main() -> None:
     parser.add_argument("--command", choices=("serve", "api"), default="serve")
     options = parser.parse_args()
     rates, p50s, p99s = [], [], []
+    load_before = os.getloadavg()[0]
     for round_ in range(options.repeat):
         with server(options.command) as url:
             rates.append(triggers_per_second(url, options.triggers, options.clients))
@@ -152,15 +155,19 @@ def main() -> None:
             f"p99 {p99:.2f} ms",
             file=sys.stderr,
         )
-    print(f"`headwater {options.command}` on SQLite, {options.repeat} rounds (medians):\n")
-    print("| measure | median | target |")
-    print("|---|---:|---|")
+    loads = " to ".join(f"{load:.1f}" for load in (load_before, os.getloadavg()[0]))
     print(
-        f"| trigger requests/s ({options.clients} clients) | {statistics.median(rates):.0f} "
-        "| >= 500 |"
+        f"`headwater {options.command}` on SQLite, {options.repeat} rounds, load average {loads}:\n"
     )
-    print(f"| GET /api/v1/runs/{{id}} p50 ms | {statistics.median(p50s):.2f} | <= 10 |")
-    print(f"| GET /api/v1/runs/{{id}} p99 ms | {statistics.median(p99s):.2f} | |")
+    print("| measure | median | min | max | target |")
+    print("|---|---:|---:|---:|---|")
+    for label, values, form, target in (
+        (f"trigger requests/s ({options.clients} clients)", rates, ".0f", ">= 500"),
+        ("GET /api/v1/runs/{id} p50 ms", p50s, ".2f", "<= 10"),
+        ("GET /api/v1/runs/{id} p99 ms", p99s, ".2f", ""),
+    ):
+        low, mid, high = min(values), statistics.median(values), max(values)
+        print(f"| {label} | {mid:{form}} | {low:{form}} | {high:{form}} | {target} |")
 
 
 if __name__ == "__main__":
