@@ -6,7 +6,10 @@ import asyncio
 import socket
 import threading
 
-from headwater.api.server import bind
+import pytest
+from fastapi import FastAPI
+
+from headwater.api.server import bind, server_config
 
 
 def test_connections_are_served_without_nagle_delays() -> None:
@@ -38,3 +41,12 @@ def test_connections_are_served_without_nagle_delays() -> None:
     thread.join(30)
     assert accepted, "no connection was accepted"
     assert accepted[0] != 0
+
+
+def test_the_server_runs_on_httptools_and_uvloop_without_an_access_log() -> None:
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed on Windows")
+    config = server_config(FastAPI())
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    assert config.get_loop_factory() is uvloop.new_event_loop
+    assert config.access_log is False

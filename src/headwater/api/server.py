@@ -32,6 +32,13 @@ def _stop(signum: int, _frame: FrameType | None) -> None:
     raise _Stopped(signum)
 
 
+def server_config(app: FastAPI) -> uvicorn.Config:
+    """uvicorn's settings: its `auto` choices, which are httptools' C parser and uvloop
+    when installed (pyproject requires both off Windows; see its comment for why), and
+    no access log: a formatted line written for every request, on the busiest paths."""
+    return uvicorn.Config(app, log_level="warning", access_log=False)
+
+
 def serve(app: FastAPI, host: str, port: int, on_ready: Callable[[str], None]) -> None:
     """Serve until SIGINT/SIGTERM, then return normally (so callers can stop what they
     started): uvicorn shuts down gracefully, then re-raises the signal with the handlers
@@ -39,8 +46,7 @@ def serve(app: FastAPI, host: str, port: int, on_ready: Callable[[str], None]) -
     sock = bind(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     url = f"http://{bound_host if ':' not in bound_host else f'[{bound_host}]'}:{bound_port}"
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app))
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     on_ready(url)
     try:
