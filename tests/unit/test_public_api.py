@@ -73,6 +73,10 @@ def test_public_names_are_what_they_claim() -> None:
     assert callable(headwater.pipeline)
 
 
+def test_dir_lists_the_public_names_also_before_their_first_use() -> None:
+    assert set(EXPECTED_ALL) <= set(dir(headwater))
+
+
 def test_unknown_attribute_raises_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         headwater.no_such_name  # type: ignore[attr-defined]  # noqa: B018
