@@ -4,7 +4,7 @@ Prints a markdown table (median, min, max over --repeat rounds, each on a fresh 
 and the load average before and after).
 
     python bench/api.py [--triggers 2000] [--clients 8] [--gets 1000] [--repeat 3]
-        [--command serve|api]
+        [--command serve|api] [--backend sqlite|postgresql]
 
 Triggers come from `--clients` threads, each with its own keep-alive connection; the
 embedded worker of `headwater serve` runs the runs meanwhile, as it would in use.
@@ -31,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from fleet import drop_database, new_database
 
 HEADWATER = Path(sys.executable).with_name("headwater")
 RUNS_PATH = "/api/v1/pipelines/single/runs"
@@ -48,22 +49,26 @@ def single(x: int = 1):
 
 
 @contextmanager
-def server(command: str) -> Iterator[str]:
-    """A fresh project on SQLite served by `headwater <command> --port 0`; its URL."""
+def server(command: str, backend: str = "sqlite") -> Iterator[str]:
+    """A fresh project on a fresh database (SQLite, or a new PostgreSQL database) served
+    by `headwater <command> --port 0`; its URL."""
     root = Path(tempfile.mkdtemp(prefix="headwater-apibench-"))
     (root / "pipelines").mkdir()
     (root / "pipelines" / "__init__.py").write_text("")
     (root / "pipelines" / "bench.py").write_text(PROJECT)
+    url, database = new_database(backend, root)
+    env = {**os.environ, "HEADWATER_DATABASE_URL": url}
     log = root / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(HEADWATER), command, "--port", "0"], cwd=root, stdout=out, stderr=out
+            [str(HEADWATER), command, "--port", "0"], cwd=root, env=env, stdout=out, stderr=out
         )
     try:
         yield _wait_for_url(log, proc)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
+        drop_database(database)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -141,11 +146,12 @@ def main() -> None:
     parser.add_argument("--gets", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--command", choices=("serve", "api"), default="serve")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     options = parser.parse_args()
     rates, p50s, p99s = [], [], []
     load_before = os.getloadavg()[0]
     for round_ in range(options.repeat):
-        with server(options.command) as url:
+        with server(options.command, options.backend) as url:
             rates.append(triggers_per_second(url, options.triggers, options.clients))
             p50, p99 = get_run_latency_ms(url, options.gets, finished=options.command == "serve")
         p50s.append(p50)
@@ -157,7 +163,8 @@ def main() -> None:
         )
     loads = " to ".join(f"{load:.1f}" for load in (load_before, os.getloadavg()[0]))
     print(
-        f"`headwater {options.command}` on SQLite, {options.repeat} rounds, load average {loads}:\n"
+        f"`headwater {options.command}` on {options.backend}, {options.repeat} rounds, "
+        f"load average {loads}:\n"
     )
     print("| measure | median | min | max | target |")
     print("|---|---:|---:|---:|---|")
