@@ -81,8 +81,10 @@ def _states(view: RunView) -> dict[str, TaskRunState]:
 
 
 def _db_now(svc: Services) -> float:
+    """The database clock as the store defines it (Database.clock): PostgreSQL's
+    clock_timestamp(); for SQLite, the one system clock of the machine the file is on."""
     with svc.db.read() as conn:
-        return float(conn.execute(sa.select(svc.db.now())).scalar_one())
+        return svc.db.clock(conn)
 
 
 # -- claiming -----------------------------------------------------------------------

@@ -141,7 +141,7 @@ def _then(svc: Services, conn: Connection, then_claim: ClaimRequest | None) -> C
     """Claim the caller's next attempt, and wake in-process workers after the commit if
     work was made ready (more than the caller takes itself)."""
     claimed = then_claim.claim(svc, conn, 1) if then_claim is not None else []
-    if claim_store.made_ready(conn):
+    if claim_store.made_ready(conn) > len(claimed):
         after_commit(conn, svc.notify)
     return claimed[0] if claimed else None
 
@@ -223,7 +223,7 @@ def release_attempts(svc: Services, claims: Sequence[Claim]) -> int:
             )
             released += 1
         if released:
-            claim_store.notify_ready(svc.db, conn)
+            claim_store.notify_ready(svc.db, conn, released)
     svc.notify()
     return released
 

@@ -76,10 +76,11 @@ def _start_nodes(
     """Make nodes ready; map nodes expand instead. What ended at once, as Done."""
     plain = [n for n in node_ids if plan.spec.node_map[n].map is None]
     available_at = run.start_at or 0.0  # not claimable before the run's start time
-    if run_store.transition_nodes(
+    made_ready = run_store.transition_nodes(
         conn, run.id, plain, TaskRunState.READY, available_at=available_at
-    ):
-        claim_store.notify_ready(svc.db, conn)
+    )
+    if made_ready:
+        claim_store.notify_ready(svc.db, conn, len(made_ready))
     ended: list[Done] = []
     for node_id in node_ids:
         if plan.spec.node_map[node_id].map is not None:
@@ -138,7 +139,7 @@ def _expand(
         ],
     )
     run_store.add_remaining(conn, run.id, len(items))
-    claim_store.notify_ready(svc.db, conn)
+    claim_store.notify_ready(svc.db, conn, len(items))
     return []
 
 

@@ -183,7 +183,7 @@ def _write_batch(svc: Services, items: Sequence[Item]) -> tuple[list[Outcome], b
         try:
             with svc.db.write() as conn:
                 outcomes = create_runs(svc, conn, items)
-                ready = claim_store.made_ready(conn)
+                ready = claim_store.made_ready(conn) > 0
             return outcomes, ready
         except (run_store.DuplicateIdempotencyKey, Contended):
             if attempt == BATCH_TRIES - 1:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from headwater.domain.states import AttemptState, TaskRunState
 from headwater.store import limits as limit_store
 from headwater.store.engine import Database, transaction_notes
+from headwater.store.sql import NOW, Sql, execute, id_list
 from headwater.store.tables import attempts, task_runs
 
 
@@ -35,8 +36,9 @@ class Claim:
 
 
 @functools.lru_cache(maxsize=16)
-def _statements(dialect: str, now_sql: str, by_queue: bool, by_run: bool) -> dict[str, Any]:
-    """The claim's statements for one shape of claim, built once (see store.runs)."""
+def _candidates(dialect: str, now_sql: str, by_queue: bool, by_run: bool) -> Any:
+    """With concurrency limits: the first ready task runs and their limit keys, to be
+    checked against free slots before any is marked running (built once per shape)."""
     now: Any = sa.literal_column(now_sql)
     ready = sa.select(task_runs.c.id).where(
         task_runs.c.state == TaskRunState.READY.value, task_runs.c.available_at <= now
@@ -46,41 +48,6 @@ def _statements(dialect: str, now_sql: str, by_queue: bool, by_run: bool) -> dic
     if by_run:
         ready = ready.where(task_runs.c.run_id == sa.bindparam("b_run"))
     ready = ready.order_by(task_runs.c.priority.desc(), task_runs.c.id)
-    first = ready.limit(sa.bindparam("b_limit", type_=sa.Integer))
-    if dialect == "postgresql":
-        # Lock the chosen rows, skipping rows other workers hold, so concurrent claimers
-        # never wait on each other nor take the same row; then update those ids.
-        chosen: Any = sa.bindparam("b_ids", expanding=True)
-        lock = first.with_for_update(skip_locked=True)
-    else:
-        # SQLite: one writer at a time (BEGIN IMMEDIATE); the conditional UPDATE's own
-        # subquery picks the rows.
-        chosen, lock = first.scalar_subquery(), None
-
-    def mark_running(ids: Any) -> Any:
-        # Conditional on still being ready: the guard that makes a lost race a no-op.
-        return (
-            task_runs.update()
-            .where(task_runs.c.id.in_(ids), task_runs.c.state == TaskRunState.READY.value)
-            .values(
-                state=TaskRunState.RUNNING.value,
-                attempts=task_runs.c.attempts + 1,
-                started_at=sa.func.coalesce(task_runs.c.started_at, now),
-            )
-            .returning(
-                task_runs.c.id,
-                task_runs.c.run_id,
-                task_runs.c.node_id,
-                task_runs.c.map_index,
-                task_runs.c.task,
-                task_runs.c.attempts,
-                task_runs.c.max_attempts,
-                task_runs.c.priority,
-            )
-        )
-
-    mark = mark_running(chosen)
-    mark_ids = mark_running(sa.bindparam("b_ids", expanding=True))
     candidates = (
         sa.select(task_runs.c.id, task_runs.c.limit_keys)
         .where(
@@ -92,18 +59,66 @@ def _statements(dialect: str, now_sql: str, by_queue: bool, by_run: bool) -> dic
     )
     if dialect == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
-    insert = (
-        attempts.insert()
-        .values(lease_until=now + sa.bindparam("b_lease", type_=sa.Float), started_at=now)
-        .returning(attempts.c.id, attempts.c.lease_until, sort_by_parameter_order=True)
+    return candidates
+
+
+_RETURNED = "id, run_id, node_id, map_index, task, attempts, max_attempts, priority"
+
+
+@functools.lru_cache(maxsize=16)
+def _claim_sql(by_queue: bool, by_run: bool) -> Sql:
+    """Take up to :b_limit ready task runs, highest priority then oldest, in one
+    statement: SQLite holds the write lock already (BEGIN IMMEDIATE); PostgreSQL locks
+    the chosen rows skipping those other claimers hold, so they never wait on each other
+    nor take the same row. The UPDATE is conditional on the row still being ready."""
+    where = ["state = 'ready'", "available_at <= {now}"]
+    if by_queue:
+        where.append("queue IN {queues}")
+    if by_run:
+        where.append("run_id = :b_run")
+    ready = (
+        f"SELECT id FROM task_runs WHERE {' AND '.join(where)}"
+        " ORDER BY priority DESC, id LIMIT :b_limit"
     )
-    return {
-        "lock": lock,
-        "mark": mark,
-        "mark_ids": mark_ids,
-        "candidates": candidates,
-        "insert": insert,
-    }
+    mark = (
+        "UPDATE task_runs SET state = 'running', attempts = attempts + 1,"
+        " started_at = coalesce(started_at, {now})"
+    )
+    sqlite = (f"{mark} WHERE id IN ({ready}) AND state = 'ready' RETURNING {_RETURNED}").format(
+        now=":b_now", queues="(SELECT value FROM json_each(:b_queues))"
+    )
+    postgresql = (
+        f"WITH chosen AS ({ready} FOR UPDATE SKIP LOCKED)"
+        f" {mark} FROM chosen WHERE task_runs.id = chosen.id AND task_runs.state = 'ready'"
+        f" RETURNING {', '.join('task_runs.' + c for c in _RETURNED.split(', '))}"
+    ).format(now=NOW["postgresql"], queues="(SELECT unnest(CAST(:b_queues AS text[])))")
+    return Sql(sqlite, postgresql)
+
+
+_MARK = (
+    "UPDATE task_runs SET state = 'running', attempts = attempts + 1,"
+    " started_at = coalesce(started_at, {now}) WHERE id {ids} AND state = 'ready'"
+    f" RETURNING {_RETURNED}"
+)
+_MARK_IDS = Sql(
+    _MARK.format(now=":b_now", ids="IN (SELECT value FROM json_each(:b_ids))"),
+    _MARK.format(now=NOW["postgresql"], ids="= ANY(:b_ids)"),
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_attempts_sql(count: int) -> Sql:
+    row = "(:t{i}, :r{i}, :n{i}, 'running', :b_worker, :b_executor, {now} + :b_lease, {now})"
+    insert = (
+        "INSERT INTO attempts"
+        " (task_run_id, run_id, number, state, worker_id, executor, lease_until, started_at)"
+        " VALUES {values} RETURNING id, task_run_id, lease_until"
+    )
+    sqlite, postgresql = (
+        insert.format(values=", ".join(row.format(i=i, now=now) for i in range(count)))
+        for now in (":b_now", NOW["postgresql"])
+    )
+    return Sql(sqlite, postgresql)
 
 
 def claim(
@@ -121,58 +136,63 @@ def claim(
     within the concurrency limits of its keys."""
     if limit <= 0:
         return []
-    stmts = _statements(db.dialect, str(db.now()), bool(queues), run_id is not None)
-    params: dict[str, Any] = {"b_limit": limit, "b_lookahead": limit * 4 + LIMIT_LOOKAHEAD}
+    # SQLite's clock is this machine's (Database.clock); PostgreSQL's is read in the SQL.
+    now = db.clock(conn) if db.dialect == "sqlite" else None
+    params: dict[str, Any] = {"b_limit": limit, "b_now": now}
     if queues:
-        params["b_queues"] = list(queues)
+        params["b_queues"] = id_list(conn, list(queues))
     if run_id is not None:
         params["b_run"] = run_id
     limited = limit_store.limited_keys(conn)
     slots: dict[int, list[tuple[str, int]]] = {}
     taker = limit_store.SlotTaker(db, conn, limited)
     if limited:
-        ids = _within_limits(conn, stmts["candidates"], params, limit, taker, slots)
-        result = conn.execute(stmts["mark_ids"], {**params, "b_ids": ids}) if ids else None
-    elif stmts["lock"] is not None:
-        ids = list(conn.execute(stmts["lock"], params).scalars())
-        result = conn.execute(stmts["mark"], {**params, "b_ids": ids}) if ids else None
+        candidates = _candidates(db.dialect, str(db.now()), bool(queues), run_id is not None)
+        sa_params = {**params, "b_lookahead": limit * 4 + LIMIT_LOOKAHEAD}
+        if queues:
+            sa_params["b_queues"] = list(queues)
+        ids = _within_limits(conn, candidates, sa_params, limit, taker, slots)
+        if not ids:
+            return []
+        rows = execute(conn, _MARK_IDS, {"b_now": now, "b_ids": id_list(conn, ids)}).fetchall()
     else:
-        result = conn.execute(stmts["mark"], params)
-    # RETURNING gives no order: hand claims back in claim order (priority, then age).
-    claimed = sorted(result.all(), key=lambda r: (-r.priority, r.id)) if result else []
-    if not claimed:
+        rows = execute(conn, _claim_sql(bool(queues), run_id is not None), params).fetchall()
+    if not rows:
         return []
-    rows = conn.execute(
-        stmts["insert"],
-        [
-            {
-                "task_run_id": row.id,
-                "run_id": row.run_id,
-                "number": row.attempts,
-                "state": AttemptState.RUNNING.value,
-                "worker_id": worker_id,
-                "executor": executor,
-                "b_lease": lease_seconds,
-            }
-            for row in claimed
-        ],
-    ).all()
-    for attempt, row in zip(rows, claimed, strict=True):
-        taker.assign(slots.get(row.id, []), attempt.id)
-    return [
-        Claim(
-            attempt.id,
-            row.id,
-            row.run_id,
-            row.node_id,
-            row.map_index,
-            row.task,
-            row.attempts,
-            row.max_attempts,
-            attempt.lease_until,
+    # RETURNING gives no order: hand claims back in claim order (priority, then age).
+    claimed = sorted(rows, key=lambda r: (-r[7], r[0]))
+    values: dict[str, Any] = {
+        "b_worker": worker_id,
+        "b_executor": executor,
+        "b_lease": lease_seconds,
+        "b_now": now,
+    }
+    for i, row in enumerate(claimed):
+        values[f"t{i}"], values[f"r{i}"], values[f"n{i}"] = row[0], row[1], row[5]
+    made = {
+        task_run_id: (attempt_id, lease_until)
+        for attempt_id, task_run_id, lease_until in execute(
+            conn, _insert_attempts_sql(len(claimed)), values
         )
-        for attempt, row in zip(rows, claimed, strict=True)
-    ]
+    }
+    result = []
+    for task_run_id, run, node_id, map_index, task, number, max_attempts, _ in claimed:
+        attempt_id, lease_until = made[task_run_id]
+        taker.assign(slots.get(task_run_id, []), attempt_id)
+        result.append(
+            Claim(
+                attempt_id,
+                task_run_id,
+                run,
+                node_id,
+                map_index,
+                task,
+                number,
+                max_attempts,
+                lease_until,
+            )
+        )
+    return result
 
 
 LIMIT_LOOKAHEAD = 50  # ready rows examined beyond `limit` when some keys are limited
@@ -257,15 +277,21 @@ def release_for_retry(conn: Connection, task_run_id: int) -> None:
 READY_CHANNEL = "headwater_ready"
 
 
-def made_ready(conn: Connection) -> bool:
-    """Whether this transaction made work ready (so in-process workers should wake)."""
-    return bool(transaction_notes(conn).get("ready"))
+def made_ready(conn: Connection) -> int:
+    """How many task runs this transaction made ready (so in-process workers wake)."""
+    return int(transaction_notes(conn).get("ready", 0))
 
 
-def notify_ready(db: Database, conn: Connection) -> None:
-    """Wake idle workers: on PostgreSQL a NOTIFY, delivered when this transaction commits
-    (never before the work is visible). SQLite has no such thing; its workers are woken
-    in-process (Services.notify, after the commit: see `made_ready`) or poll."""
-    transaction_notes(conn)["ready"] = True
-    if db.dialect == "postgresql":
-        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": READY_CHANNEL})
+_NOTIFY = Sql("SELECT 1", f"SELECT pg_notify('{READY_CHANNEL}', '')")
+
+
+def notify_ready(db: Database, conn: Connection, count: int = 1) -> None:
+    """Wake idle workers: on PostgreSQL a NOTIFY (once per transaction), delivered when
+    this transaction commits (never before the work is visible). SQLite has no such
+    thing; its workers are woken in-process (Services.notify, after the commit: see
+    `made_ready`) or poll."""
+    notes = transaction_notes(conn)
+    first = "ready" not in notes
+    notes["ready"] = notes.get("ready", 0) + count
+    if first and db.dialect == "postgresql":
+        execute(conn, _NOTIFY)

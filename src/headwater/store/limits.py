@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from headwater.domain.states import AttemptState
 from headwater.store.engine import Database
+from headwater.store.sql import Sql, execute
 from headwater.store.tables import attempts, limit_slots, limits
 
 KEY_KINDS = ("pipeline", "task", "queue", "tag")
@@ -78,9 +79,12 @@ def list_limits(conn: Connection) -> list[LimitRow]:
     return [LimitRow(k, m, int(n)) for k, m, n in conn.execute(query)]
 
 
+_LIMITED_KEYS = Sql("SELECT key FROM limits")
+
+
 def limited_keys(conn: Connection) -> set[str]:
     """The keys that have a limit (usually none: then claims skip all of this)."""
-    return set(conn.execute(sa.select(limits.c.key)).scalars())
+    return {key for (key,) in execute(conn, _LIMITED_KEYS)}
 
 
 class SlotTaker:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Row
 from headwater.domain.states import AttemptState, RunState, TaskRunState, sources_of
 from headwater.errors import Conflict, NotFound
 from headwater.store.notifications import enqueue_run_end
+from headwater.store.sql import Sql, execute, id_list
 from headwater.store.tables import attempts, runs, task_runs
 
 
@@ -86,110 +87,103 @@ class AttemptRow:
 
 
 _TR_COLS = [task_runs.c[name] for name in TaskRunRow.__dataclass_fields__]
+_RUN_COLS = [runs.c[name] for name in RunRow.__dataclass_fields__]
+
+# The hot statements (every claim, result and step of a run) are hand-written SQL run on
+# the driver's cursor: see headwater.store.sql for why.
+_RUN_FIELDS = ", ".join(RunRow.__dataclass_fields__)
+_TR_FIELDS = ", ".join(TaskRunRow.__dataclass_fields__)
+_NODES_IN = ("node_id IN (SELECT value FROM json_each(:b_nodes))", "node_id = ANY(:b_nodes)")
 
 
-# The hot statements are built once: a statement built afresh for every call costs
-# SQLAlchemy a traversal for its cache key each time (~0.4 ms), far more than running it.
-_B = sa.bindparam
+def _two(template: str) -> Sql:
+    """A statement whose node list differs by dialect (`{nodes_in}` in the template)."""
+    return Sql(template.format(nodes_in=_NODES_IN[0]), template.format(nodes_in=_NODES_IN[1]))
+
+
+def _states(targets: Iterable[Any]) -> str:
+    return ", ".join(f"'{s.value}'" for s in targets)
+
+
+_GET_RUN = Sql(f"SELECT {_RUN_FIELDS} FROM runs WHERE id = :b_run")
+_ADD_REMAINING = Sql(
+    "UPDATE runs SET remaining = remaining + :b_delta WHERE id = :b_run RETURNING remaining"
+)
+_NODE_TASK_RUNS = _two(
+    f"SELECT {_TR_FIELDS} FROM task_runs WHERE run_id = :b_run AND {{nodes_in}} AND map_index = -1"
+)
+_MAP_CHILDREN = Sql(
+    f"SELECT {_TR_FIELDS} FROM task_runs"
+    " WHERE run_id = :b_run AND node_id = :b_node AND map_index >= 0 ORDER BY map_index"
+)
+_DECREMENT_WAITING = _two(
+    "UPDATE task_runs SET waiting_on = waiting_on - 1"
+    " WHERE run_id = :b_run AND {nodes_in} AND map_index = :b_index"
+    " RETURNING node_id, waiting_on, state"
+)
+_SET_LOG_LABEL = Sql(
+    "UPDATE attempts SET log_label = :log_label WHERE id = :b_id AND state = 'running'"
+)
+_SET_CACHE_KEY = Sql("UPDATE task_runs SET cache_key = :cache_key WHERE id = :b_id")
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(table: str, where: str, target: Any, keys: tuple[str, ...], tail: str = "") -> Sql:
+    """`UPDATE table SET state = :state, <keys> WHERE <where> AND state IN (sources)`,
+    built once per shape (the set of columns a caller writes)."""
+    sets = ", ".join(f"{k} = :{k}" for k in ("state", *keys))
+    return _two(
+        f"UPDATE {table} SET {sets} WHERE {where}"
+        f" AND state IN ({_states(sources_of(target))}){tail}"
+    )
+
+
+_is_plain_types = (str, int, float, type(None))
 
 
 def _is_plain(values: dict[str, Any]) -> bool:
     """True when every value is data (not an SQL expression), so a prebuilt statement
     can take them as parameters."""
-    return not any(isinstance(v, sa.ClauseElement) for v in values.values())
+    return all(isinstance(v, _is_plain_types) for v in values.values())
 
 
-_GET_RUN = sa.select(runs).where(runs.c.id == _B("b_run"))
-_ADD_REMAINING = (
-    runs.update()
-    .where(runs.c.id == _B("b_run"))
-    .values(remaining=runs.c.remaining + _B("b_delta"))
-    .returning(runs.c.remaining)
-)
-_NODE_TASK_RUNS = sa.select(*_TR_COLS).where(
-    task_runs.c.run_id == _B("b_run"),
-    task_runs.c.node_id.in_(_B("b_nodes", expanding=True)),
-    task_runs.c.map_index == -1,
-)
-_MAP_CHILDREN = (
-    sa.select(*_TR_COLS)
-    .where(
-        task_runs.c.run_id == _B("b_run"),
-        task_runs.c.node_id == _B("b_node"),
-        task_runs.c.map_index >= 0,
-    )
-    .order_by(task_runs.c.map_index)
-)
-_TRANSITION_TASK_RUN = {
-    target: task_runs.update().where(
-        task_runs.c.id == _B("b_id"), task_runs.c.state.in_([s.value for s in sources_of(target)])
-    )
-    for target in TaskRunState
-}
-_TRANSITION_NODES = {
-    target: task_runs.update()
-    .where(
-        task_runs.c.run_id == _B("b_run"),
-        task_runs.c.node_id.in_(_B("b_nodes", expanding=True)),
-        task_runs.c.map_index == -1,
-        task_runs.c.state.in_([s.value for s in sources_of(target)]),
-    )
-    .returning(task_runs.c.node_id)
-    for target in TaskRunState
-}
-_DECREMENT_WAITING = (
-    task_runs.update()
-    .where(
-        task_runs.c.run_id == _B("b_run"),
-        task_runs.c.node_id.in_(_B("b_nodes", expanding=True)),
-        task_runs.c.map_index == _B("b_index"),
-    )
-    .values(waiting_on=task_runs.c.waiting_on - 1)
-    .returning(task_runs.c.node_id, task_runs.c.waiting_on, task_runs.c.state)
-)
-_FINISH_ATTEMPT = {
-    target: attempts.update().where(
-        attempts.c.id == _B("b_id"), attempts.c.state.in_([s.value for s in sources_of(target)])
-    )
-    for target in AttemptState
-}
-_SET_LOG_LABEL = attempts.update().where(
-    attempts.c.id == _B("b_id"), attempts.c.state == AttemptState.RUNNING.value
-)
-_SET_CACHE_KEY = task_runs.update().where(task_runs.c.id == _B("b_id"))
 _FIND_BY_KEYS = sa.select(runs.c.idempotency_key, runs.c.id, runs.c.request_hash).where(
-    runs.c.idempotency_key.in_(_B("b_keys", expanding=True))
+    runs.c.idempotency_key.in_(sa.bindparam("b_keys", expanding=True))
 )
 
 
-def _run(row: Row[Any]) -> RunRow:
+def _run(row: Sequence[Any]) -> RunRow:
+    """A run from a row of its columns in RunRow's field order (_RUN_COLS, _RUN_FIELDS)."""
+    (id_, pipeline, version_id, state, args, task_args, force, *rest) = row
     return RunRow(
-        row.id,
-        row.pipeline,
-        row.version_id,
-        RunState(row.state),
-        json.loads(row.args),
-        json.loads(row.task_args),
-        bool(row.force),
-        row.resumed_from,
-        row.priority,
-        json.loads(row.tags),
-        row.remaining,
-        row.created_at,
-        row.ended_at,
-        row.start_at,
-        row.expires_at,
-        row.schedule,
-        row.backfill_id,
-        row.logical_date,
+        id_,
+        pipeline,
+        version_id,
+        RunState(state),
+        json.loads(args),
+        json.loads(task_args),
+        bool(force),
+        rest[0],
+        rest[1],
+        json.loads(rest[2]),
+        *rest[3:],
     )
 
 
-def _task_run(row: Row[Any]) -> TaskRunRow:
-    values = row._asdict()
-    values["state"] = TaskRunState(values["state"])
-    values["is_map_parent"] = bool(values["is_map_parent"])
-    return TaskRunRow(**values)
+def _task_run(row: Sequence[Any]) -> TaskRunRow:
+    """A task run from a row of its columns in TaskRunRow's field order."""
+    (id_, run_id, node_id, map_index, task, state, queue, is_map_parent, *rest) = row
+    return TaskRunRow(
+        id_,
+        run_id,
+        node_id,
+        map_index,
+        task,
+        TaskRunState(state),
+        queue,
+        bool(is_map_parent),
+        *rest,
+    )
 
 
 def _attempt(row: Row[Any]) -> AttemptRow:
@@ -323,7 +317,7 @@ def find_run_by_key(conn: Connection, idempotency_key: str) -> tuple[str, str] |
 
 
 def get_run(conn: Connection, run_id: str) -> RunRow:
-    row = conn.execute(_GET_RUN, {"b_run": run_id}).first()
+    row = execute(conn, _GET_RUN, {"b_run": run_id}).fetchone()
     if row is None:
         raise NotFound(f"no run {run_id!r}")
     return _run(row)
@@ -342,7 +336,7 @@ def list_runs(
 ) -> list[RunRow]:
     """Newest first. `before_id` continues a listing after that run (a cursor): run ids
     sort by creation time, so (created_at, id) is a total, stable order."""
-    query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+    query = sa.select(*_RUN_COLS).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
     if pipeline:
         query = query.where(runs.c.pipeline == pipeline)
     if state:
@@ -366,7 +360,8 @@ def list_runs(
 
 
 def add_remaining(conn: Connection, run_id: str, delta: int) -> int:
-    return int(conn.execute(_ADD_REMAINING, {"b_run": run_id, "b_delta": delta}).scalar_one())
+    (remaining,) = execute(conn, _ADD_REMAINING, {"b_run": run_id, "b_delta": delta}).fetchone()
+    return int(remaining)
 
 
 def finish_run(conn: Connection, run_id: str, target: RunState, now: float) -> bool:
@@ -407,21 +402,22 @@ def list_task_runs(conn: Connection, run_id: str) -> list[TaskRunRow]:
 
 def node_task_runs(conn: Connection, run_id: str, node_ids: Iterable[str]) -> list[TaskRunRow]:
     """The node-level rows (not map children) of `node_ids` in a run."""
-    params = {"b_run": run_id, "b_nodes": list(node_ids)}
-    return [_task_run(r) for r in conn.execute(_NODE_TASK_RUNS, params)]
+    params = {"b_run": run_id, "b_nodes": id_list(conn, list(node_ids))}
+    return [_task_run(r) for r in execute(conn, _NODE_TASK_RUNS, params)]
 
 
 def map_children(conn: Connection, run_id: str, node_id: str) -> list[TaskRunRow]:
     params = {"b_run": run_id, "b_node": node_id}
-    return [_task_run(r) for r in conn.execute(_MAP_CHILDREN, params)]
+    return [_task_run(r) for r in execute(conn, _MAP_CHILDREN, params)]
 
 
 def transition_task_run(
     conn: Connection, task_run_id: int, target: TaskRunState, **values: Any
 ) -> bool:
     if _is_plain(values):
+        stmt = _update_sql("task_runs", "id = :b_id", target, tuple(sorted(values)))
         params = {"b_id": task_run_id, "state": target.value, **values}
-        return conn.execute(_TRANSITION_TASK_RUN[target], params).rowcount == 1
+        return int(execute(conn, stmt, params).rowcount) == 1
     result = conn.execute(
         task_runs.update()
         .where(task_runs.c.id == task_run_id, task_runs.c.state.in_(sources_of(target)))
@@ -437,8 +433,20 @@ def transition_nodes(
     if not node_ids:
         return []
     assert _is_plain(values)
-    params = {"b_run": run_id, "b_nodes": list(node_ids), "state": target.value, **values}
-    return [row.node_id for row in conn.execute(_TRANSITION_NODES[target], params)]
+    stmt = _update_sql(
+        "task_runs",
+        "run_id = :b_run AND {nodes_in} AND map_index = -1",
+        target,
+        tuple(sorted(values)),
+        " RETURNING node_id",
+    )
+    params = {
+        "b_run": run_id,
+        "b_nodes": id_list(conn, list(node_ids)),
+        "state": target.value,
+        **values,
+    }
+    return [node_id for (node_id,) in execute(conn, stmt, params)]
 
 
 def decrement_waiting(
@@ -447,9 +455,8 @@ def decrement_waiting(
     """One upstream of each node finished: (node, still waiting on, state) per node."""
     if not node_ids:
         return []
-    params = {"b_run": run_id, "b_nodes": list(node_ids), "b_index": map_index}
-    result = conn.execute(_DECREMENT_WAITING, params)
-    return [(row.node_id, row.waiting_on, row.state) for row in result]
+    params = {"b_run": run_id, "b_nodes": id_list(conn, list(node_ids)), "b_index": map_index}
+    return [tuple(row) for row in execute(conn, _DECREMENT_WAITING, params)]
 
 
 def cancel_open_task_runs(conn: Connection, run_id: str, now: Any) -> int:
@@ -485,9 +492,12 @@ def finish_attempt(
 ) -> bool:
     """End a running attempt. False if it was not running (its lease was lost or the
     run was cancelled): the fencing that refuses a stale result."""
-    values = {"state": target.value, "ended_at": now, **values}
+    values = {"ended_at": now, **values}
     if _is_plain(values):
-        return conn.execute(_FINISH_ATTEMPT[target], {"b_id": attempt_id, **values}).rowcount == 1
+        stmt = _update_sql("attempts", "id = :b_id", target, tuple(sorted(values)))
+        params = {"b_id": attempt_id, "state": target.value, **values}
+        return int(execute(conn, stmt, params).rowcount) == 1
+    values["state"] = target.value
     result = conn.execute(
         attempts.update()
         .where(attempts.c.id == attempt_id, attempts.c.state.in_(sources_of(target)))
@@ -501,10 +511,10 @@ def set_log_location(
 ) -> bool:
     """Say where a running attempt writes its logs (the task run's cache key names the
     folder), so they can be read while it runs. False if it is no longer running."""
-    result = conn.execute(_SET_LOG_LABEL, {"b_id": attempt_id, "log_label": log_label})
+    result = execute(conn, _SET_LOG_LABEL, {"b_id": attempt_id, "log_label": log_label})
     if result.rowcount != 1:
         return False
-    conn.execute(_SET_CACHE_KEY, {"b_id": task_run_id, "cache_key": cache_key})
+    execute(conn, _SET_CACHE_KEY, {"b_id": task_run_id, "cache_key": cache_key})
     return True
 
 

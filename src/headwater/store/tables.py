@@ -142,6 +142,8 @@ task_runs = sa.Table(
     sa.Column("ended_at", sa.Float, nullable=True),
     sa.UniqueConstraint("run_id", "node_id", "map_index"),
     sa.Index(None, "run_id", "state"),
+    # A node's row (map_index -1) or one map element: looked up on every completion.
+    sa.Index(None, "run_id", "node_id", "map_index", unique=True),
 )
 # Claim order is priority first, then age; the partial indexes hold only ready rows,
 # in that order, for workers (by queue) and for one-run local execution (by run).
