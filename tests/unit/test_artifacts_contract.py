@@ -21,7 +21,7 @@ from headwater.artifacts import (
     LocalArtifactStore,
     open_artifact_store,
 )
-from headwater.artifacts.base import MARKER_NAME
+from headwater.artifacts.base import MARKER_NAME, TEMP_PREFIX
 from headwater.errors import NotFound
 
 OUTPUT = b'{"rows": 3}'
@@ -63,7 +63,15 @@ def fail_on_marker(store: ArtifactStore, monkeypatch: pytest.MonkeyPatch) -> Non
             raise OSError("disk gone")
         write_file(prefix, name, data)
 
+    write_new_file = store._write_new_file
+
+    def crashing_new(prefix: str, name: str, source: bytes | Path) -> None:
+        if name == MARKER_NAME:
+            raise OSError("disk gone")
+        write_new_file(prefix, name, source)
+
     monkeypatch.setattr(store, "_write_file", crashing)
+    monkeypatch.setattr(store, "_write_new_file", crashing_new)
 
 
 def test_commit_makes_files_readable_listed_and_complete(store: ArtifactStore) -> None:
@@ -400,3 +408,54 @@ def test_s3_presigned_url_reads_the_file_without_credentials(s3_bucket: str) -> 
     assert "Signature" in url or "X-Amz-Signature" in url
     assert httpx.get(url).content == OUTPUT
     store.close()
+
+
+def test_commit_later_stores_the_files_by_the_time_flush_returns(store: ArtifactStore) -> None:
+    prefixes = [store.prefix("sales", "clean", f"k{i}") for i in range(20)]
+    for i, prefix in enumerate(prefixes):
+        store.commit_later(prefix, {"output.json": str(i).encode(), "params.json": PARAMS})
+
+    store.flush()
+
+    for i, prefix in enumerate(prefixes):
+        assert store.is_complete(prefix)
+        assert store.read_bytes(prefix, "output.json") == str(i).encode()
+
+
+def test_a_failed_background_commit_is_logged_and_does_not_block_flush(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fail_on_marker(store, monkeypatch)
+    prefix = store.prefix("sales", "clean", "ab12")
+
+    store.commit_later(prefix, {"output.json": OUTPUT})
+    store.flush()
+
+    assert not store.is_complete(prefix)
+    assert "could not store the artifact sales/clean/ab12" in caplog.text
+    monkeypatch.undo()
+    store.commit_later(prefix, {"output.json": OUTPUT})
+    store.close()  # closing writes what is queued
+    assert reopen(store).is_complete(prefix)
+
+
+def test_local_new_key_clash_falls_back_to_replacing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two commits of one new key at once (at-least-once delivery): the one that did not
+    create the folder, or met the other's file, replaces atomically instead."""
+    store = LocalArtifactStore(tmp_path)
+    prefix = store.prefix("sales", "clean", "ab12")
+    write_new_file = store._write_new_file
+
+    def other_writer_got_in(prefix: str, name: str, source: bytes | Path) -> None:
+        store._write_file(prefix, name, b"theirs")  # as if another commit wrote it first
+        write_new_file(prefix, name, source)
+
+    monkeypatch.setattr(store, "_write_new_file", other_writer_got_in)
+    store.commit(prefix, {"output.json": OUTPUT, "params.json": PARAMS})
+
+    assert store.is_complete(prefix)
+    assert store.read_bytes(prefix, "output.json") == OUTPUT
+    assert store.read_bytes(prefix, "params.json") == PARAMS
+    assert not [p for p in (tmp_path / prefix).iterdir() if p.name.startswith(TEMP_PREFIX)]

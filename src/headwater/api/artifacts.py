@@ -69,6 +69,10 @@ def _files(svc: Services, task_run_id: int) -> dict[str, _File]:
     store = svc.artifacts
     prefix = store.prefix(found.pipeline, found.task, found.cache_key)
     complete = store.is_complete(prefix)
+    if not complete:
+        # An embedded worker (serve) may still have this commit queued: wait for it.
+        store.flush()
+        complete = store.is_complete(prefix)
     own_logs = {f"{ATTEMPTS_DIR}/{label}/" for label in found.log_labels}
     files = {}
     for info in store.list(prefix):

@@ -22,8 +22,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwater.errors import NotFound
+
+if TYPE_CHECKING:
+    from headwater.artifacts.writebehind import WriteBehind
 
 MARKER_NAME = "_COMPLETE"
 OUTPUT_NAME = "output.json"
@@ -120,6 +124,16 @@ def manifest_bytes(sources: Mapping[str, bytes | Path]) -> bytes:
     return json.dumps(manifest, indent=2, sort_keys=True).encode()
 
 
+def manifest_is_whole(raw: bytes) -> bool:
+    """A marker counts only whole: a crash (or a backend without atomic writes) can
+    leave a truncated one, which does not parse."""
+    try:
+        manifest = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(manifest, dict) and isinstance(manifest.get("files"), builtins.list)
+
+
 class ArtifactStore(ABC):
     """Where task runs keep their outputs, params and attempt logs.
 
@@ -145,13 +159,7 @@ class ArtifactStore(ABC):
             raw = self._read_range(prefix, MARKER_NAME, 0, None)
         except NotFound:
             return False
-        # A backend without atomic writes can leave a truncated marker after a crash;
-        # only a marker that parses whole counts.
-        try:
-            manifest = json.loads(raw)
-        except ValueError:
-            return False
-        return isinstance(manifest, dict) and isinstance(manifest.get("files"), builtins.list)
+        return manifest_is_whole(raw)
 
     def commit(
         self, prefix: str, files: Mapping[str, bytes], staged_dir: Path | None = None
@@ -160,6 +168,16 @@ class ArtifactStore(ABC):
         self._check_prefix(prefix)
         sources = collect_sources(files, staged_dir)
         marker = manifest_bytes(sources)
+        if self._claim_new_prefix(prefix, sources):
+            # This call made the folder: no reader counts it complete before the marker,
+            # and no other commit is writing there, so files go straight to their names.
+            try:
+                for name, source in sorted(sources.items()):
+                    self._write_new_file(prefix, name, source)
+                self._write_new_file(prefix, MARKER_NAME, marker)
+                return
+            except FileExistsError:
+                pass  # another commit of this key got in after all: replace, below
         # The usual case is a key never stored before: nothing to hide or prune.
         replacing = self._holds_files(prefix)
         if replacing:
@@ -180,6 +198,24 @@ class ArtifactStore(ABC):
                 if name not in sources and not _is_reserved(name):
                     self._remove_file(prefix, name)
         self._write_file(prefix, MARKER_NAME, marker)
+
+    def commit_later(self, prefix: str, files: Mapping[str, bytes]) -> None:
+        """Commit ``files`` on this store's background writer (see writebehind), for
+        artifacts whose content is also in the database."""
+        self._check_prefix(prefix)
+        with self._staging_lock:
+            if self._writer is None:
+                from headwater.artifacts.writebehind import WriteBehind
+
+                self._writer = WriteBehind(self.commit)
+            writer = self._writer
+        writer.submit(prefix, files)
+
+    def flush(self) -> None:
+        """Wait for the background writer to store everything given to `commit_later`."""
+        writer = self._writer
+        if writer is not None:
+            writer.flush()
 
     def read_bytes(self, prefix: str, name: str) -> bytes:
         """The content of one file; raises NotFound naming its URI."""
@@ -266,9 +302,12 @@ class ArtifactStore(ABC):
 
     _staging_root: Path | None = None
     _staging_lock = threading.Lock()
+    _writer: WriteBehind | None = None
 
     def close(self) -> None:
-        """Release what the store holds: its staging folder, and connections if any."""
+        """Release what the store holds: its staging folder, and connections if any.
+        Artifacts given to `commit_later` are written first."""
+        self.flush()
         if self._staging_root is not None:
             shutil.rmtree(self._staging_root, ignore_errors=True)
             self._staging_root = None
@@ -306,6 +345,18 @@ class ArtifactStore(ABC):
     @abstractmethod
     def _list_files(self, prefix: str) -> builtins.list[tuple[str, int]]:
         """(relative name, size) of every file under the prefix, marker and logs included."""
+
+    def _claim_new_prefix(self, prefix: str, sources: Mapping[str, bytes | Path]) -> bool:
+        """Create the prefix's folder (and those its files need) if it does not exist;
+        True only if this call created it. Backends without folders answer False."""
+        return False
+
+    def _write_new_file(self, prefix: str, name: str, source: bytes | Path) -> None:
+        """Write a file that must not exist yet (FileExistsError if it does)."""
+        if isinstance(source, bytes):
+            self._write_file(prefix, name, source)
+        else:
+            self._copy_file(prefix, name, source)
 
     def _holds_files(self, prefix: str) -> bool:
         """Whether the prefix holds anything besides attempt logs (a backend may answer

@@ -1,8 +1,10 @@
 """The artifact store on a local folder, with os and pathlib only.
 
 This is on the path of every task run, so it does not import fsspec (slow to import).
-Each file is written to a temporary name in its own folder and renamed into place, so a
-reader sees the old file or the new one, never half of one. There is no fsync: the marker
+Into a key's new folder, files are written straight to their names (nobody counts them
+before the marker, written last). Replacing a key, each file is written to a temporary
+name in its own folder and renamed into place, so a reader sees the old file or the new
+one, never half of one. There is no fsync: the marker
 protects against crashes of the process, not of the machine.
 """
 
@@ -14,15 +16,17 @@ import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
 from headwater.artifacts.base import (
     ATTEMPTS_DIR,
+    MARKER_NAME,
     TEMP_PREFIX,
     ArtifactStore,
     local_size,
+    manifest_is_whole,
     read_local_range,
 )
 
@@ -54,6 +58,44 @@ class LocalArtifactStore(ArtifactStore):
 
     def _path(self, prefix: str, name: str) -> Path:
         return self._base / prefix / name
+
+    def _claim_new_prefix(self, prefix: str, sources: Mapping[str, bytes | Path]) -> bool:
+        top = os.path.join(self._root, prefix)
+        try:
+            os.mkdir(top)
+        except FileNotFoundError:  # the first key of this task: make its parents
+            os.makedirs(os.path.dirname(top), exist_ok=True)
+            try:
+                os.mkdir(top)
+            except FileExistsError:
+                return False
+        except FileExistsError:
+            return False
+        for folder in {os.path.dirname(name) for name in sources} - {""}:
+            os.makedirs(os.path.join(top, folder), exist_ok=True)
+        return True
+
+    def _write_new_file(self, prefix: str, name: str, source: bytes | Path) -> None:
+        fd = os.open(
+            os.path.join(self._root, prefix, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE
+        )
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(source, bytes):
+                f.write(source)
+            else:
+                with source.open("rb") as src:
+                    shutil.copyfileobj(src, f)
+
+    def is_complete(self, prefix: str) -> bool:
+        # The common answer on the per-task path is "no" (a new key): skip the generic
+        # read's error handling for it.
+        self._check_prefix(prefix)
+        try:
+            with open(os.path.join(self._root, prefix, MARKER_NAME), "rb") as f:
+                raw = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return manifest_is_whole(raw)
 
     def _holds_files(self, prefix: str) -> bool:
         try:

@@ -8,6 +8,7 @@ lock instead of failing later with "database is locked".
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _WRITE = "headwater_write"
 _TXN = "headwater_txn"
 _AFTER_COMMIT = "after_commit"
+_OWN = "headwater_thread_connection"
 
 
 class Database:
@@ -45,10 +47,24 @@ class Database:
         self._write_lock: Any = (
             threading.Lock() if self.dialect == "sqlite" and not self.is_memory else nullcontext()
         )
+        # SQLite file: each thread keeps its own connection (see ThreadConnections).
+        self._own = (
+            ThreadConnections(engine) if self.dialect == "sqlite" and not self.is_memory else None
+        )
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        if self._own is not None and self._own.idle():
+            with self._write_lock, self._own.transaction("BEGIN IMMEDIATE") as conn:
+                notes = conn.info[_TXN] = {}
+                try:
+                    yield conn
+                finally:
+                    conn.info.pop(_TXN, None)
+            for callback in notes.get(_AFTER_COMMIT, ()):
+                callback()
+            return
         with _unavailable_as_error(), self._lock, self._write_lock, self.engine.connect() as conn:
             conn.info[_WRITE] = True
             notes = conn.info[_TXN] = {}
@@ -63,6 +79,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        if self._own is not None and self._own.idle():
+            with self._own.transaction("BEGIN") as conn:
+                yield conn
+            return
         with _unavailable_as_error(), self._lock, self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -84,7 +104,100 @@ class Database:
         return sa.literal_column("extract(epoch from clock_timestamp())::float8")
 
     def dispose(self) -> None:
+        if self._own is not None:
+            self._own.close_all()
         self.engine.dispose()
+
+
+class ThreadConnections:
+    """SQLite: one connection per thread, kept open, with transactions begun and ended on
+    the driver itself.
+
+    Checking a connection out of the pool and beginning and committing through
+    SQLAlchemy costs ~0.4 ms per transaction, against ~25 µs for BEGIN and COMMIT on the
+    driver; the hot path runs one or two transactions per task run. A SQLite connection
+    is a file handle, so one per thread is cheap, and it is never shared between
+    threads. SQLAlchemy statements run on the same connection, inside the transaction
+    begun here (its own "begin" hook stands aside for these connections).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._all: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def idle(self) -> bool:
+        """False inside a transaction of this thread's connection: a nested one takes a
+        connection from the pool instead."""
+        return not getattr(self._local, "busy", False)
+
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._engine.connect()
+            conn.info[_OWN] = True
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self, begin: str) -> Iterator[Connection]:
+        conn = self._connection()
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with _unavailable_as_error(), _sqlite_errors():
+            raw.execute(begin)
+        self._local.busy = True
+        try:
+            try:
+                yield conn
+            except BaseException:
+                self._end(conn, raw, commit=False)
+                raise
+            with _unavailable_as_error(), _sqlite_errors():
+                self._end(conn, raw, commit=True)
+        finally:
+            self._local.busy = False
+
+    def _end(self, conn: Connection, raw: Any, *, commit: bool) -> None:
+        try:
+            if conn.in_transaction():  # SQLAlchemy statements ran: end its transaction too
+                conn.commit() if commit else conn.rollback()
+            if raw.in_transaction:
+                raw.execute("COMMIT" if commit else "ROLLBACK")
+        except BaseException:
+            self._discard(conn)
+            raise
+
+    def _discard(self, conn: Connection) -> None:
+        """A connection that failed to end its transaction is not used again."""
+        self._local.conn = None
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        with contextlib.suppress(Exception):
+            conn.invalidate()
+            conn.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+@contextmanager
+def _sqlite_errors() -> Iterator[None]:
+    """Driver errors from BEGIN/COMMIT run on the driver (not through SQLAlchemy)."""
+    import sqlite3
+
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise StoreUnavailable(f"database unavailable: {exc}") from exc
 
 
 def transaction_notes(conn: Connection) -> dict[str, Any]:
@@ -177,6 +290,8 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if conn.info.get(_OWN):
+            return  # ThreadConnections began the transaction on the driver
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_WRITE) else "BEGIN")
 
     return engine

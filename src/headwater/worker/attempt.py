@@ -30,7 +30,7 @@ from headwater.services.attempts import (
     renew_leases,
 )
 from headwater.services.context import Services
-from headwater.services.outputs import OUTPUT_FILE, PARAMS_FILE
+from headwater.services.outputs import OUTPUT_FILE, PARAMS_FILE, inline_output
 from headwater.store import runs as run_store
 from headwater.store.claims import Claim
 from headwater.worker.code import CodeLocation
@@ -178,7 +178,7 @@ class AttemptRunner:
 
     def _record(self, held: Supervised, finished: _Finished, then_claim: NextClaim) -> Claim | None:
         claim, outcome = held.claim, finished.outcome
-        prefix, cache_key, args_json = finished.prefix, finished.cache_key, finished.args_json
+        cache_key, args_json = finished.cache_key, finished.args_json
         label = finished.label
         if outcome.state == "succeeded":
             try:
@@ -190,24 +190,7 @@ class AttemptRunner:
                     message=f"the task's output is not JSON: {exc}",
                 )
             else:
-                # A worker that lost its lease (frozen, cut off) must not overwrite the
-                # artifact of the retry that replaced it. Within half a lease of its last
-                # confirmation the lease is surely live; past that, renew it (which
-                # checks it) before storing, so the store is well inside the lease.
-                if time.monotonic() - held.lease_confirmed > self.settings.lease_seconds / 2 and (
-                    not renew_leases(self.svc, [claim.attempt_id], self.settings.lease_seconds)
-                ):
-                    raise StaleLease(
-                        f"attempt {claim.attempt_id} lost its lease: result refused, "
-                        "its output not stored"
-                    )
-                self.svc.artifacts.commit(
-                    prefix,
-                    {OUTPUT_FILE: output_json.encode(), PARAMS_FILE: _pretty(args_json)},
-                    staged_dir=finished.output_dir,
-                )
-                done = Success(output_json, cache_key, args_json, log_label=label)
-                return self._persist(lambda: record_success(self.svc, claim, done, then_claim()))
+                return self._succeed(held, finished, output_json, then_claim)
         state = {
             "failed": AttemptState.FAILED,
             "timed_out": AttemptState.TIMED_OUT,
@@ -224,6 +207,41 @@ class AttemptRunner:
             cache_key=cache_key,
         )
         return self._persist(lambda: record_failure(self.svc, claim, failed, then_claim()))
+
+    def _succeed(
+        self, held: Supervised, finished: _Finished, output_json: str, then_claim: NextClaim
+    ) -> Claim | None:
+        claim, prefix = held.claim, finished.prefix
+        files = {OUTPUT_FILE: output_json.encode(), PARAMS_FILE: _pretty(finished.args_json)}
+        done = Success(
+            output_json, finished.cache_key, finished.args_json, log_label=finished.label
+        )
+        if inline_output(output_json) is not None and not finished.output_dir.exists():
+            # Everything the run needs is in the database: record first (fenced by the
+            # lease, so a stale worker stores nothing), then store the files behind.
+            recorded: list[bool] = []
+
+            def record() -> Claim | None:
+                following = record_success(self.svc, claim, done, then_claim())
+                recorded.append(True)
+                return following
+
+            following = self._persist(record)
+            if recorded:
+                self.svc.artifacts.commit_later(prefix, files)
+            return following
+        # A worker that lost its lease (frozen, cut off) must not overwrite the artifact
+        # of the retry that replaced it. Within half a lease of its last confirmation the
+        # lease is surely live; past that, renew it (which checks it) before storing, so
+        # the store is well inside the lease.
+        if time.monotonic() - held.lease_confirmed > self.settings.lease_seconds / 2 and (
+            not renew_leases(self.svc, [claim.attempt_id], self.settings.lease_seconds)
+        ):
+            raise StaleLease(
+                f"attempt {claim.attempt_id} lost its lease: result refused, its output not stored"
+            )
+        self.svc.artifacts.commit(prefix, files, staged_dir=finished.output_dir)
+        return self._persist(lambda: record_success(self.svc, claim, done, then_claim()))
 
     def _persist(self, record: Callable[[], T]) -> T | None:
         """Record a result, retrying while the database is unreachable. After the lease

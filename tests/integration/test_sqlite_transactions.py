@@ -1,0 +1,118 @@
+"""SQLite transactions on per-thread connections (store.engine.ThreadConnections): they
+commit, roll back, nest, stay apart per thread, and turn driver errors into the store's."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from headwater.errors import StoreUnavailable
+from headwater.store.engine import Database, open_database
+from headwater.store.sql import Sql, execute
+
+_COUNT = Sql("SELECT count(*) FROM notes")
+_ADD = Sql("INSERT INTO notes (text) VALUES (:text)")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    made = open_database(f"sqlite:///{tmp_path}/t.db")
+    with made.write() as conn:
+        conn.execute(sa.text("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)"))
+    yield made
+    made.dispose()
+
+
+def _count(db: Database) -> int:
+    with db.read() as conn:
+        return int(execute(conn, _COUNT).fetchone()[0])
+
+
+def test_a_write_commits_statements_from_the_driver_and_from_sqlalchemy(db: Database) -> None:
+    with db.write() as conn:
+        execute(conn, _ADD, {"text": "raw"})
+        conn.execute(sa.text("INSERT INTO notes (text) VALUES ('core')"))
+
+    assert _count(db) == 2
+
+
+def test_an_error_rolls_back_everything_the_transaction_wrote(db: Database) -> None:
+    def fails() -> None:
+        with db.write() as conn:
+            execute(conn, _ADD, {"text": "raw"})
+            conn.execute(sa.text("INSERT INTO notes (text) VALUES ('core')"))
+            raise RuntimeError("the use case failed")
+
+    with pytest.raises(RuntimeError):
+        fails()
+
+    assert _count(db) == 0
+    with db.write() as conn:  # the thread's connection is usable again
+        execute(conn, _ADD, {"text": "after"})
+    assert _count(db) == 1
+
+
+def test_a_constraint_error_rolls_back_and_the_connection_carries_on(db: Database) -> None:
+    def clashes() -> None:
+        with db.write() as conn:
+            execute(conn, _ADD, {"text": "kept only if committed"})
+            conn.execute(sa.text("INSERT INTO notes (id, text) VALUES (1, 'clash')"))
+            conn.execute(sa.text("INSERT INTO notes (id, text) VALUES (1, 'clash')"))
+
+    with pytest.raises(sa.exc.IntegrityError):
+        clashes()
+
+    assert _count(db) == 0
+    with db.write() as conn:
+        execute(conn, _ADD, {"text": "after"})
+    assert _count(db) == 1
+
+
+def test_a_transaction_opened_inside_another_on_the_same_thread_works(db: Database) -> None:
+    with db.read() as outer:
+        before = int(execute(outer, _COUNT).fetchone()[0])
+        with db.write() as inner:  # a connection of its own, from the pool
+            execute(inner, _ADD, {"text": "nested"})
+
+    assert (before, _count(db)) == (0, 1)
+
+
+def test_threads_write_on_their_own_connections_and_nothing_is_lost(db: Database) -> None:
+    def writer(n: int) -> None:
+        for i in range(50):
+            with db.write() as conn:
+                execute(conn, _ADD, {"text": f"{n}-{i}"})
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert _count(db) == 200
+    assert db._own is not None
+    assert len(db._own._all) >= 4  # one connection per thread
+
+
+def test_a_database_locked_past_the_busy_timeout_is_unavailable(
+    db: Database, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    other = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    try:
+        with db.read() as conn:
+            conn.exec_driver_sql("PRAGMA busy_timeout=50")
+        with pytest.raises(StoreUnavailable, match="locked"), db.write():
+            pass
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with db.write() as conn:  # and once the lock is free, writes go through
+        execute(conn, _ADD, {"text": "after"})
+    assert _count(db) == 1
