@@ -94,8 +94,28 @@ def test_threads_write_on_their_own_connections_and_nothing_is_lost(db: Database
         thread.join()
 
     assert _count(db) == 200
-    assert db._own is not None
-    assert len(db._own._all) >= 4  # one connection per thread
+
+
+def test_more_threads_than_a_pool_would_hold_each_get_a_connection(db: Database) -> None:
+    """A server runs many threads (anyio's 40): none waits for a connection."""
+    barrier = threading.Barrier(40, timeout=10)
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            with db.read() as conn:
+                barrier.wait()  # all 40 inside a transaction at once
+                execute(conn, _COUNT).fetchone()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
 
 
 def test_a_database_locked_past_the_busy_timeout_is_unavailable(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from headwater.errors import ConfigError, Contended, StoreUnavailable
 
@@ -116,15 +117,16 @@ class ThreadConnections:
     Checking a connection out of the pool and beginning and committing through
     SQLAlchemy costs ~0.4 ms per transaction, against ~25 µs for BEGIN and COMMIT on the
     driver; the hot path runs one or two transactions per task run. A SQLite connection
-    is a file handle, so one per thread is cheap, and it is never shared between
-    threads. SQLAlchemy statements run on the same connection, inside the transaction
-    begun here (its own "begin" hook stands aside for these connections).
+    is a file handle, so one per thread is cheap (it is closed once its thread has
+    ended), and it is never shared between threads. SQLAlchemy statements run on the
+    same connection, inside the transaction begun here (its own "begin" hook stands
+    aside for these connections).
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._local = threading.local()
-        self._all: list[Connection] = []
+        self._all: list[tuple[weakref.ref[threading.Thread], Connection]] = []
         self._lock = threading.Lock()
 
     def idle(self) -> bool:
@@ -139,7 +141,12 @@ class ThreadConnections:
             conn.info[_OWN] = True
             self._local.conn = conn
             with self._lock:
-                self._all.append(conn)
+                ended = [c for thread, c in self._all if not _alive(thread())]
+                self._all = [(t, c) for t, c in self._all if _alive(t())]
+                self._all.append((weakref.ref(threading.current_thread()), conn))
+            for old in ended:  # the connections of threads that have ended
+                with contextlib.suppress(Exception):
+                    old.close()
         return conn
 
     @contextmanager
@@ -175,18 +182,21 @@ class ThreadConnections:
         """A connection that failed to end its transaction is not used again."""
         self._local.conn = None
         with self._lock:
-            if conn in self._all:
-                self._all.remove(conn)
+            self._all = [(t, c) for t, c in self._all if c is not conn]
         with contextlib.suppress(Exception):
             conn.invalidate()
             conn.close()
 
     def close_all(self) -> None:
         with self._lock:
-            conns, self._all = self._all, []
+            conns, self._all = [c for _, c in self._all], []
         for conn in conns:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _alive(thread: threading.Thread | None) -> bool:
+    return thread is not None and thread.is_alive()
 
 
 @contextmanager
@@ -272,8 +282,13 @@ def _sqlite_engine(url: str) -> Engine:
         )
     else:
         Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+        # No pool: each thread keeps its own connection (ThreadConnections), so a bounded
+        # pool would run dry in a server with many threads; the rare transaction opened
+        # inside another on one thread opens a connection of its own.
         engine = sa.create_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+            url,
+            poolclass=NullPool,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
         )
 
     @event.listens_for(engine, "connect")
