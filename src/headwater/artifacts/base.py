@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 import threading
@@ -47,9 +48,12 @@ class ArtifactInfo:
     uri: str
 
 
+_UNSAFE = re.compile(r"[/\\\x00]")
+
+
 def check_part(part: str, what: str) -> None:
     """Refuse a path component that could escape its directory or be ambiguous."""
-    if not part or part == "." or ".." in part or any(c in part for c in "/\\\x00"):
+    if not part or part == "." or ".." in part or _UNSAFE.search(part):
         raise ValueError(f"invalid {what} {part!r}: must be non-empty, without '/' or '..'")
 
 
@@ -121,7 +125,8 @@ def manifest_bytes(sources: Mapping[str, bytes | Path]) -> bytes:
         "files": entries,
         "output_sha256": None if output is None else _sha256_of(output),
     }
-    return json.dumps(manifest, indent=2, sort_keys=True).encode()
+    # Compact: json's C encoder (an indented dump runs the pure-Python one).
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
 
 
 def manifest_is_whole(raw: bytes) -> bool:

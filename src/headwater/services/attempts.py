@@ -56,6 +56,11 @@ def claim_work(
         return ClaimRequest(worker_id, lease_seconds, queues, run_id).claim(svc, conn, limit)
 
 
+def claim_work_for(svc: Services, request: ClaimRequest, limit: int) -> list[Claim]:
+    with svc.db.write() as conn:
+        return request.claim(svc, conn, limit)
+
+
 def renew_leases(svc: Services, attempt_ids: Sequence[int], lease_seconds: float) -> set[int]:
     """Renew leases; the ids still live (the others must be stopped by their worker)."""
     if not attempt_ids:
@@ -103,25 +108,11 @@ def record_success(
     With `then_claim`, the same transaction also claims the next ready task run for the
     caller, returned: a worker thread goes straight on to it, with one transaction per
     task run instead of two (a chain of tasks never waits for the claiming loop)."""
-    attempt_state = AttemptState.CACHED if result.cached else AttemptState.SUCCEEDED
-    task_state = TaskRunState.CACHED if result.cached else TaskRunState.SUCCEEDED
     with svc.db.write() as conn:
-        now = svc.db.clock(conn)
-        if not run_store.finish_attempt(
-            conn, claim.attempt_id, attempt_state, now, log_label=result.log_label
-        ):
+        if not _succeed(svc, conn, claim, result):
             raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
-        run_store.transition_task_run(
-            conn,
-            claim.task_run_id,
-            task_state,
-            ended_at=now,
-            output=inline_output(result.output_json),
-            cache_key=result.cache_key,
-            args=result.args_json,
-        )
-        _advance_after(svc, conn, claim, now, ok=True)
-        return _then(svc, conn, then_claim)
+        claimed = _then(svc, conn, then_claim, 1)
+        return claimed[0] if claimed else None
 
 
 def record_failure(
@@ -134,16 +125,72 @@ def record_failure(
     with svc.db.write() as conn:
         if not _fail(svc, conn, claim, failure):
             raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
-        return _then(svc, conn, then_claim)
+        claimed = _then(svc, conn, then_claim, 1)
+        return claimed[0] if claimed else None
 
 
-def _then(svc: Services, conn: Connection, then_claim: ClaimRequest | None) -> Claim | None:
-    """Claim the caller's next attempt, and wake in-process workers after the commit if
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_results` did: the attempts whose results were refused (no longer
+    running: a lost lease or a cancel), and the attempts claimed next."""
+
+    refused: list[Claim]
+    claimed: list[Claim]
+
+
+def record_results(
+    svc: Services,
+    results: Sequence[tuple[Claim, Success | Failure]],
+    then_claim: ClaimRequest | None = None,
+    then_count: int = 1,
+) -> Recorded:
+    """Record several attempts' results in one transaction, as `record_success` and
+    `record_failure` would one by one, and claim up to `then_count` attempts next.
+    A worker thread that ran a batch of quick attempts pays one transaction for all.
+    A refused result (stale lease) changes nothing and does not stop the others."""
+    refused: list[Claim] = []
+    with svc.db.write() as conn:
+        for claim, result in results:
+            done = (
+                _succeed(svc, conn, claim, result)
+                if isinstance(result, Success)
+                else _fail(svc, conn, claim, result)
+            )
+            if not done:
+                refused.append(claim)
+        return Recorded(refused, _then(svc, conn, then_claim, then_count))
+
+
+def _succeed(svc: Services, conn: Connection, claim: Claim, result: Success) -> bool:
+    attempt_state = AttemptState.CACHED if result.cached else AttemptState.SUCCEEDED
+    task_state = TaskRunState.CACHED if result.cached else TaskRunState.SUCCEEDED
+    now = svc.db.clock(conn)
+    if not run_store.finish_attempt(
+        conn, claim.attempt_id, attempt_state, now, log_label=result.log_label
+    ):
+        return False
+    run_store.transition_task_run(
+        conn,
+        claim.task_run_id,
+        task_state,
+        ended_at=now,
+        output=inline_output(result.output_json),
+        cache_key=result.cache_key,
+        args=result.args_json,
+    )
+    _advance_after(svc, conn, claim, now, ok=True)
+    return True
+
+
+def _then(
+    svc: Services, conn: Connection, then_claim: ClaimRequest | None, count: int
+) -> list[Claim]:
+    """Claim the caller's next attempts, and wake in-process workers after the commit if
     work was made ready (more than the caller takes itself)."""
-    claimed = then_claim.claim(svc, conn, 1) if then_claim is not None else []
+    claimed = then_claim.claim(svc, conn, count) if then_claim is not None else []
     if claim_store.made_ready(conn) > len(claimed):
         after_commit(conn, svc.notify)
-    return claimed[0] if claimed else None
+    return claimed
 
 
 def _fail(svc: Services, conn: Connection, claim: Claim, failure: Failure) -> bool:

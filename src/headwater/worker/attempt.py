@@ -23,9 +23,9 @@ from headwater.services.attempts import (
     ClaimRequest,
     Failure,
     Success,
-    record_failure,
+    claim_work_for,
     record_log_location,
-    record_success,
+    record_results,
     release_attempts,
     renew_leases,
 )
@@ -55,6 +55,17 @@ class Supervised:
     # When the lease was last known live (claim or heartbeat), on the monotonic clock,
     # which keeps counting while the process is frozen (SIGSTOP).
     lease_confirmed: float = field(default_factory=time.monotonic)
+    # How long the task itself ran (0 for a cache hit): what batching decides on.
+    executed_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An attempt's result, to be recorded; `after` runs once it is committed."""
+
+    claim: Claim
+    result: Success | Failure
+    after: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,41 @@ class AttemptRunner:
         """Run one attempt to its recorded end. If `then_claim()` (asked when recording,
         so a worker that began stopping meanwhile says no) gives a request, the
         transaction that records the attempt also claims the next one, returned."""
+        pending = self.prepare_and_execute(held)
+        if pending is None:
+            return None
+        claimed = self.record([pending], then_claim, 1)
+        return claimed[0] if claimed else None
+
+    def record(self, pending: list[Pending], then_claim: NextClaim, count: int) -> list[Claim]:
+        """Record attempts' results in one transaction (retried while the database is
+        unreachable), claiming up to `count` next; then store what waits on the commit."""
+        if not pending:
+            request = then_claim()
+            if request is None or count <= 0:
+                return []
+            return self._persist(lambda: claim_work_for(self.svc, request, count)) or []
+        recorded = self._persist(
+            lambda: record_results(
+                self.svc, [(p.claim, p.result) for p in pending], then_claim(), count
+            )
+        )
+        if recorded is None:
+            return []
+        refused = {c.attempt_id for c in recorded.refused}
+        for item in pending:
+            if item.claim.attempt_id in refused:
+                log.warning(
+                    "attempt %s is no longer running; result refused", item.claim.attempt_id
+                )
+            elif item.after is not None:
+                item.after()
+        return recorded.claimed
+
+    def prepare_and_execute(self, held: Supervised) -> Pending | None:
+        """Resolve, reuse a cached output or execute: the result to record (None when
+        the attempt was given back instead). Large outputs and files are stored here,
+        before the result is recorded; small outputs after (Pending.after)."""
         claim, svc = held.claim, self.svc
         bad_arguments: Exception | None = None
         with svc.db.read() as conn:
@@ -107,15 +153,14 @@ class AttemptRunner:
                 failure.traceback,
                 retryable=False,
             )
-            return self._persist(lambda: record_failure(svc, claim, failed, then_claim()))
+            return Pending(claim, failed)
         task = plan.spec.tasks[claim.task]
         prefix = svc.artifacts.prefix(run.pipeline, task.name, resolved.cache_key)
         args_json = canonical_json(resolved.args)
         if task.cache and not run.force and svc.artifacts.is_complete(prefix):
             held.finishing.set()
             output = svc.artifacts.read_bytes(prefix, OUTPUT_FILE).decode()
-            hit = Success(output, resolved.cache_key, args_json, cached=True)
-            return self._persist(lambda: record_success(svc, claim, hit, then_claim()))
+            return Pending(claim, Success(output, resolved.cache_key, args_json, cached=True))
         suffix = f"-{claim.map_index}" if claim.map_index >= 0 else ""
         label = f"{run.id}-{claim.node_id}{suffix}-{claim.number}"
 
@@ -143,14 +188,16 @@ class AttemptRunner:
                 held.cancelled,
                 note_log_location,
             )
+            began = time.monotonic()
             outcome = self._execute(ctx)
+            held.executed_seconds = time.monotonic() - began
             held.finishing.set()
             svc.artifacts.publish_logs(prefix, label)
             if held.release.is_set() and outcome.state == "cancelled":
                 self._persist(lambda: release_attempts(svc, [claim]))
                 return None
             finished = _Finished(outcome, prefix, resolved.cache_key, args_json, output_dir, label)
-            return self._record(held, finished, then_claim)
+            return self._result(held, finished)
 
     def _execute(self, ctx: AttemptContext) -> Outcome:
         kind = (
@@ -176,7 +223,7 @@ class AttemptRunner:
                 execution.wait(WAIT_SLICE_SECONDS)
                 return _timed_out(timeout)
 
-    def _record(self, held: Supervised, finished: _Finished, then_claim: NextClaim) -> Claim | None:
+    def _result(self, held: Supervised, finished: _Finished) -> Pending:
         claim, outcome = held.claim, finished.outcome
         cache_key, args_json = finished.cache_key, finished.args_json
         label = finished.label
@@ -190,7 +237,7 @@ class AttemptRunner:
                     message=f"the task's output is not JSON: {exc}",
                 )
             else:
-                return self._succeed(held, finished, output_json, then_claim)
+                return self._succeed(held, finished, output_json)
         state = {
             "failed": AttemptState.FAILED,
             "timed_out": AttemptState.TIMED_OUT,
@@ -206,11 +253,9 @@ class AttemptRunner:
             log_label=label,
             cache_key=cache_key,
         )
-        return self._persist(lambda: record_failure(self.svc, claim, failed, then_claim()))
+        return Pending(claim, failed)
 
-    def _succeed(
-        self, held: Supervised, finished: _Finished, output_json: str, then_claim: NextClaim
-    ) -> Claim | None:
+    def _succeed(self, held: Supervised, finished: _Finished, output_json: str) -> Pending:
         claim, prefix = held.claim, finished.prefix
         files = {OUTPUT_FILE: output_json.encode(), PARAMS_FILE: _pretty(finished.args_json)}
         done = Success(
@@ -219,17 +264,7 @@ class AttemptRunner:
         if inline_output(output_json) is not None and not finished.output_dir.exists():
             # Everything the run needs is in the database: record first (fenced by the
             # lease, so a stale worker stores nothing), then store the files behind.
-            recorded: list[bool] = []
-
-            def record() -> Claim | None:
-                following = record_success(self.svc, claim, done, then_claim())
-                recorded.append(True)
-                return following
-
-            following = self._persist(record)
-            if recorded:
-                self.svc.artifacts.commit_later(prefix, files)
-            return following
+            return Pending(claim, done, lambda: self.svc.artifacts.commit_later(prefix, files))
         # A worker that lost its lease (frozen, cut off) must not overwrite the artifact
         # of the retry that replaced it. Within half a lease of its last confirmation the
         # lease is surely live; past that, renew it (which checks it) before storing, so
@@ -241,7 +276,7 @@ class AttemptRunner:
                 f"attempt {claim.attempt_id} lost its lease: result refused, its output not stored"
             )
         self.svc.artifacts.commit(prefix, files, staged_dir=finished.output_dir)
-        return self._persist(lambda: record_success(self.svc, claim, done, then_claim()))
+        return Pending(claim, done)
 
     def _persist(self, record: Callable[[], T]) -> T | None:
         """Record a result, retrying while the database is unreachable. After the lease

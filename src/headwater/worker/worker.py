@@ -38,12 +38,14 @@ from headwater.services.workers import (
 from headwater.store import runs as run_store
 from headwater.store import workers as worker_store
 from headwater.store.claims import Claim
-from headwater.worker.attempt import AttemptRunner, Supervised
+from headwater.worker.attempt import AttemptRunner, Pending, Supervised
 from headwater.worker.code import CodeLocation
 
 log = logging.getLogger("headwater.worker")
 DEFAULT_GRACE_SECONDS = 30.0
 MAX_POLL_SECONDS = 1.0
+QUICK_SECONDS = 0.005  # attempts quicker than this are claimed and recorded in batches
+MAX_BATCH = 64
 
 
 class Worker:
@@ -156,18 +158,56 @@ class Worker:
             return self._claim_request.claim(self.svc, conn, free)
 
     def _supervise(self, held: Supervised) -> None:
-        """Run attempts in this thread: the one given, then each next one its recording
-        transaction claimed, until none is left or the worker stops."""
-        current: Supervised | None = held
-        while current is not None:
-            current = self._supervise_one(current)
+        """Run attempts in this thread: the one given, then those its recording
+        transaction claimed, until none is left or the worker stops.
 
-    def _supervise_one(self, held: Supervised) -> Supervised | None:
-        following: Supervised | None = None
+        Quick attempts are taken in batches: while the tasks of a batch run under
+        QUICK_SECONDS each, the next claim takes twice as many (up to MAX_BATCH), run one
+        after the other here and recorded together in one transaction. One slow
+        attempt brings the batch back to one, so slow tasks never queue behind each
+        other in a thread while other threads are free."""
+        batch, size = [held], 1
+        while batch:
+            batch, size = self._supervise_batch(batch, size)
+
+    def _supervise_batch(self, batch: list[Supervised], size: int) -> tuple[list[Supervised], int]:
+        pending: list[Pending] = []
+        ran = 0
+        following: list[Supervised] = []
         try:
-            claimed = self.runner.run(held, self._next_claim)
-            if claimed is not None:
-                following = Supervised(claimed)
+            for index, held in enumerate(batch):
+                if index and self._stop.is_set():
+                    # Stopping: give back what has not started rather than run it.
+                    self._release([h.claim for h in batch[index:]])
+                    break
+                ran += 1
+                item = self._attempt(held)
+                if item is not None:
+                    pending.append(item)
+            executed = sum(held.executed_seconds for held in batch[:ran])
+            quick = ran > 0 and executed / ran < QUICK_SECONDS
+            size = min(size * 2, MAX_BATCH) if quick else 1
+            claimed = self.runner.record(pending, self._next_claim, size)
+            following = [Supervised(claim) for claim in claimed]
+        except Exception:
+            log.exception("recording attempts failed inside the worker")
+        finally:
+            with self._lock:
+                for held in batch:
+                    self._held.pop(held.claim.attempt_id, None)
+                for held in following:
+                    self._held[held.claim.attempt_id] = held
+            if not following:
+                self._wake.set()  # a slot is free
+        return following, size
+
+    def _release(self, claims: list[Claim]) -> None:
+        self._retrying(lambda: release_attempts(self.svc, claims), give_up_after=5.0)
+
+    def _attempt(self, held: Supervised) -> Pending | None:
+        """Run one attempt of a batch; its result, or None if there is none to record."""
+        try:
+            return self.runner.prepare_and_execute(held)
         except StaleLease as exc:
             log.warning("%s", exc)
         except StoreUnavailable as exc:
@@ -183,14 +223,7 @@ class Worker:
             )
         except Exception:
             log.exception("attempt %s failed inside the worker", held.claim.attempt_id)
-        finally:
-            with self._lock:
-                self._held.pop(held.claim.attempt_id, None)
-                if following is not None:
-                    self._held[following.claim.attempt_id] = following
-            if following is None:
-                self._wake.set()  # a slot is free
-        return following
+        return None
 
     def _next_claim(self) -> ClaimRequest | None:
         """What a thread finishing an attempt claims next in the same transaction: the

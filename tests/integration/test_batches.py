@@ -1,0 +1,136 @@
+"""Quick attempts are claimed and recorded in batches; slow ones never wait in a batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from headwater import pipeline, task
+from headwater.authoring.registry import Registry, use_registry
+from headwater.config import Settings
+from headwater.local import run_pipeline
+from headwater.services.context import Services
+
+CALLS: list[int] = []
+REGISTRY = Registry()
+
+with use_registry(REGISTRY):
+
+    @task
+    def numbers(n: int) -> list[int]:
+        return list(range(n))
+
+    @task
+    def double(x: int) -> int:
+        CALLS.append(x)
+        return 2 * x
+
+    @task
+    def total(xs: list[int]) -> int:
+        return sum(xs)
+
+    @task
+    def nap(i: int) -> int:
+        time.sleep(0.3)
+        return i
+
+    @pipeline
+    def doubled(n: int = 200):
+        return total(double.map(numbers(n)))
+
+    @pipeline
+    def naps():
+        return [nap(i) for i in range(8)]
+
+
+@contextmanager
+def counting_writes(svc: Services) -> Iterator[list[int]]:
+    """Count the write transactions the store opens meanwhile."""
+    count = [0]
+    original = svc.db.write
+
+    @contextmanager
+    def write() -> Iterator[object]:
+        count[0] += 1
+        with original() as conn:
+            yield conn
+
+    svc.db.write = write  # type: ignore[method-assign]
+    try:
+        yield count
+    finally:
+        svc.db.write = original  # type: ignore[method-assign]
+
+
+def test_a_quick_fan_out_runs_each_element_once_in_far_fewer_transactions(
+    services: Services, settings: Settings
+) -> None:
+    CALLS.clear()
+    with counting_writes(services) as writes:
+        result = run_pipeline(
+            services, settings, doubled, args={"n": 200}, registry=REGISTRY, concurrency=1
+        )
+
+    assert result.state == "succeeded"
+    assert result.output == 2 * sum(range(200))
+    assert sorted(CALLS) == list(range(200))  # each element ran exactly once
+    assert {a.state.value for a in result.view.attempts} == {"succeeded"}
+    assert len(result.view.attempts) == 202
+    # One transaction per task run would be 202 or more; batches of up to 64 need far fewer.
+    assert writes[0] < 60
+
+
+def test_slow_tasks_are_not_batched_and_run_side_by_side(
+    services: Services, settings: Settings
+) -> None:
+    result = run_pipeline(services, settings, naps, registry=REGISTRY, concurrency=4)
+
+    assert result.state == "succeeded"
+    spans = [(a.started_at, a.ended_at or 0.0) for a in result.view.attempts]
+    overlapping = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert overlapping == 4  # four at a time, as the concurrency allows
+
+
+def test_a_stopping_worker_gives_back_the_rest_of_its_batch(
+    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stop the worker while it runs a batch: what had not started goes back to ready
+    (released, not failed), and a later worker finishes the run."""
+    from headwater.worker import worker as worker_module
+
+    started = threading.Event()
+    original = worker_module.Worker._attempt
+
+    def attempt(self: worker_module.Worker, held: object) -> object:
+        if len(CALLS) == 20 and not started.is_set():
+            started.set()
+            self.stop()
+        return original(self, held)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker_module.Worker, "_attempt", attempt)
+    CALLS.clear()
+    first = run_pipeline(
+        services, settings, doubled, args={"n": 100}, registry=REGISTRY, concurrency=1
+    )
+    assert started.is_set()
+    assert first.state == "running"
+    released = [a for a in first.view.attempts if a.error_type == "Released"]
+    assert released, "the unstarted rest of the batch was given back"
+    monkeypatch.undo()
+
+    from headwater.worker.code import CodeLocation
+    from headwater.worker.worker import Worker, run_is_over
+
+    worker = Worker(services, CodeLocation(REGISTRY), settings, run_id=first.run_id)
+    worker.run(until=run_is_over(services, first.run_id))
+
+    from headwater.local import result_of
+
+    done = result_of(services, doubled.spec, first.run_id)
+    assert done.state == "succeeded"
+    assert done.output == 2 * sum(range(100))
+    assert sorted(set(CALLS)) == list(range(100))
