@@ -134,3 +134,57 @@ def test_a_stopping_worker_gives_back_the_rest_of_its_batch(
     assert done.state == "succeeded"
     assert done.output == 2 * sum(range(100))
     assert sorted(set(CALLS)) == list(range(100))
+
+
+with use_registry(REGISTRY):
+
+    @task
+    def mostly_quick(x: int) -> int:
+        CALLS.append(x)
+        if x == 30:
+            time.sleep(0.3)
+        return x
+
+    @pipeline
+    def one_slow(n: int = 60):
+        return total(mostly_quick.map(numbers(n)))
+
+
+def test_a_slow_task_in_a_batch_gives_back_the_rest_unstarted(
+    services: Services, settings: Settings
+) -> None:
+    CALLS.clear()
+    result = run_pipeline(
+        services, settings, one_slow, args={"n": 60}, registry=REGISTRY, concurrency=2
+    )
+
+    assert result.state == "succeeded"
+    assert sorted(CALLS) == list(range(60))  # the given-back ones ran once, elsewhere
+    released = [a for a in result.view.attempts if a.error_type == "Released"]
+    assert released, "the batch's unstarted attempts were given back after the slow one"
+
+
+def test_one_result_the_store_refuses_does_not_undo_the_rest_of_its_batch(
+    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headwater.services import attempts as attempt_service
+
+    original = attempt_service._succeed
+    failed_once: list[int] = []
+
+    def succeed(svc: Services, conn: object, claim: object, result: object) -> bool:
+        if getattr(claim, "map_index", -1) == 70 and not failed_once:
+            failed_once.append(1)
+            raise RuntimeError("a bug while recording one result")
+        return original(svc, conn, claim, result)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(attempt_service, "_succeed", succeed)
+    CALLS.clear()
+    result = run_pipeline(
+        services, settings, doubled, args={"n": 100}, registry=REGISTRY, concurrency=1
+    )
+
+    assert failed_once
+    assert result.state == "succeeded"
+    assert sorted(CALLS) == list(range(100))  # nothing ran twice: the batch was kept
+    assert {a.state.value for a in result.view.attempts} == {"succeeded"}

@@ -20,9 +20,11 @@ from headwater.domain.spec import Backoff, NodeSpec, PipelineSpec, TaskDef
 from headwater.domain.states import AttemptState, RunState, TaskRunState
 from headwater.errors import StaleLease
 from headwater.services.attempts import (
+    ClaimRequest,
     Failure,
     Success,
     claim_work,
+    reap_expired_leases,
     record_failure,
     record_success,
     renew_leases,
@@ -417,3 +419,27 @@ def test_concurrent_claimers_never_share_a_task_run(services: Services, settings
         ).all()
     assert per_task_run == []
     assert set(_states(get_run_view(services, run_id)).values()) == {TaskRunState.RUNNING}
+
+
+def test_a_dead_workers_batch_costs_one_retry_and_its_unstarted_attempts_none(
+    services: Services,
+) -> None:
+    """A worker runs a batch of quick attempts one after another; if it dies, at most
+    one of them was running: that one is lost (and with no retries left, fails); the
+    rest go back to ready without using a retry. Attempts claimed side by side (for
+    separate threads) are each charged, as before."""
+    run_id = _start(services, _spec("batched", [_node(n) for n in "abcde"]))
+    with services.db.write() as conn:
+        batch = ClaimRequest("w", 0.01, run_id=run_id).claim(services, conn, 3, batch=True)
+    side_by_side = _claim(services, run_id=run_id, lease_seconds=0.01)
+    time.sleep(0.05)
+
+    assert reap_expired_leases(services) == 5
+
+    states = _states(get_run_view(services, run_id))
+    assert [states[c.node_id] for c in batch] == [
+        TaskRunState.FAILED,
+        TaskRunState.READY,
+        TaskRunState.READY,
+    ]
+    assert {states[c.node_id] for c in side_by_side} == {TaskRunState.FAILED}

@@ -31,7 +31,10 @@ class ClaimRequest:
     queues: Sequence[str] | None = None
     run_id: str | None = None
 
-    def claim(self, svc: Services, conn: Connection, limit: int) -> list[Claim]:
+    def claim(
+        self, svc: Services, conn: Connection, limit: int, *, batch: bool = False
+    ) -> list[Claim]:
+        """Claim up to `limit`; `batch`: to run one after another in one thread."""
         return claim_store.claim(
             svc.db,
             conn,
@@ -40,6 +43,7 @@ class ClaimRequest:
             queues=self.queues,
             run_id=self.run_id,
             lease_seconds=self.lease_seconds,
+            batch=batch,
         )
 
 
@@ -187,7 +191,7 @@ def _then(
 ) -> list[Claim]:
     """Claim the caller's next attempts, and wake in-process workers after the commit if
     work was made ready (more than the caller takes itself)."""
-    claimed = then_claim.claim(svc, conn, count) if then_claim is not None else []
+    claimed = then_claim.claim(svc, conn, count, batch=True) if then_claim is not None else []
     if claim_store.made_ready(conn) > len(claimed):
         after_commit(conn, svc.notify)
     return claimed
@@ -236,7 +240,16 @@ def reap_expired_leases(svc: Services, limit: int = REAP_BATCH) -> int:
     with svc.db.write() as conn:
         expired = claim_store.expired_attempts(svc.db, conn, limit)
         reaped = 0
-        for claim in expired:
+        charged: set[str] = set()
+        for claim, batch in sorted(expired, key=lambda e: e[0].attempt_id):
+            if batch is not None and batch in charged:
+                # Another attempt of the same batch (a worker runs quick attempts one
+                # after another): at most one of them was running when the worker died;
+                # the first one pays the retry, the others go back without using one.
+                reaped += _release_one(svc, conn, claim, LOST_IN_BATCH)
+                continue
+            if batch is not None:
+                charged.add(batch)
             lost = Failure(
                 AttemptState.LOST,
                 "LeaseExpired",
@@ -251,28 +264,36 @@ def reap_expired_leases(svc: Services, limit: int = REAP_BATCH) -> int:
 def release_attempts(svc: Services, claims: Sequence[Claim]) -> int:
     """Give attempts back (a worker shutting down): each ends `cancelled` and its task
     run is ready again at once, without using up one of its retries."""
-    released = 0
     with svc.db.write() as conn:
-        now = svc.db.clock(conn)
-        for claim in claims:
-            if not run_store.finish_attempt(
-                conn,
-                claim.attempt_id,
-                AttemptState.CANCELLED,
-                now,
-                error_type="Released",
-                error_message="released by a stopping worker",
-            ):
-                continue
-            claim_store.release_for_retry(conn, claim.task_run_id)
-            run_store.transition_task_run(
-                conn, claim.task_run_id, TaskRunState.READY, available_at=0.0
-            )
-            released += 1
-        if released:
-            claim_store.notify_ready(svc.db, conn, released)
+        released = sum(_release_one(svc, conn, claim, RELEASED) for claim in claims)
     svc.notify()
     return released
+
+
+RELEASED = (AttemptState.CANCELLED, "Released", "released by a stopping worker")
+LOST_IN_BATCH = (
+    AttemptState.LOST,
+    "LeaseExpired",
+    "the worker stopped renewing its lease, holding this attempt in a batch of quick ones"
+    " (it may not have started): retried without using a retry",
+)
+
+
+def _release_one(
+    svc: Services, conn: Connection, claim: Claim, how: tuple[AttemptState, str, str]
+) -> bool:
+    """End the attempt as `how` says and make its task run ready again at once, without
+    using up one of its retries. False if it was not running."""
+    state, error_type, message = how
+    now = svc.db.clock(conn)
+    if not run_store.finish_attempt(
+        conn, claim.attempt_id, state, now, error_type=error_type, error_message=message
+    ):
+        return False
+    claim_store.release_for_retry(conn, claim.task_run_id)
+    run_store.transition_task_run(conn, claim.task_run_id, TaskRunState.READY, available_at=0.0)
+    claim_store.notify_ready(svc.db, conn)
+    return True
 
 
 def _plan_and_run(svc: Services, conn: Any, claim: Claim) -> Any:

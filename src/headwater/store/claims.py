@@ -8,6 +8,7 @@ result or heartbeat names it, and is refused once the attempt is no longer runni
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,10 +109,14 @@ _MARK_IDS = Sql(
 
 @functools.lru_cache(maxsize=64)
 def _insert_attempts_sql(count: int) -> Sql:
-    row = "(:t{i}, :r{i}, :n{i}, 'running', :b_worker, :b_executor, {now} + :b_lease, {now})"
+    row = (
+        "(:t{i}, :r{i}, :n{i}, 'running', :b_worker, :b_executor, :b_batch,"
+        " {now} + :b_lease, {now})"
+    )
     insert = (
         "INSERT INTO attempts"
-        " (task_run_id, run_id, number, state, worker_id, executor, lease_until, started_at)"
+        " (task_run_id, run_id, number, state, worker_id, executor, batch, lease_until,"
+        " started_at)"
         " VALUES {values} RETURNING id, task_run_id, lease_until"
     )
     sqlite, postgresql = (
@@ -131,6 +136,7 @@ def claim(
     run_id: str | None,
     lease_seconds: float,
     executor: str | None = None,
+    batch: bool = False,
 ) -> list[Claim]:
     """Claim up to `limit` ready task runs, highest priority then oldest first, each
     within the concurrency limits of its keys."""
@@ -164,6 +170,8 @@ def claim(
     values: dict[str, Any] = {
         "b_worker": worker_id,
         "b_executor": executor,
+        # To run one after another in one thread: one id for the lot (see the reaper).
+        "b_batch": uuid.uuid4().hex if batch and len(claimed) > 1 else None,
         "b_lease": lease_seconds,
         "b_now": now,
     }
@@ -237,9 +245,10 @@ def renew_leases(
     return set(result.scalars())
 
 
-def expired_attempts(db: Database, conn: Connection, limit: int) -> list[Claim]:
+def expired_attempts(db: Database, conn: Connection, limit: int) -> list[tuple[Claim, str | None]]:
     """Running attempts whose lease has passed (by the database clock), locked so that
-    reapers in other processes skip them (PostgreSQL) or wait their turn (SQLite)."""
+    reapers in other processes skip them (PostgreSQL) or wait their turn (SQLite); each
+    with its batch id, if it was claimed in a batch of quick attempts."""
     query = (
         sa.select(
             attempts.c.id,
@@ -251,6 +260,7 @@ def expired_attempts(db: Database, conn: Connection, limit: int) -> list[Claim]:
             task_runs.c.map_index,
             task_runs.c.task,
             task_runs.c.max_attempts,
+            attempts.c.batch,
         )
         .join(task_runs, task_runs.c.id == attempts.c.task_run_id)
         .where(attempts.c.state == AttemptState.RUNNING.value, attempts.c.lease_until < db.now())
@@ -260,7 +270,10 @@ def expired_attempts(db: Database, conn: Connection, limit: int) -> list[Claim]:
     if db.dialect == "postgresql":
         query = query.with_for_update(skip_locked=True, of=attempts)
     return [
-        Claim(row[0], row[3], row[4], row[5], row[6], row[7], row[1], row[8], row[2])
+        (
+            Claim(row[0], row[3], row[4], row[5], row[6], row[7], row[1], row[8], row[2]),
+            row[9],
+        )
         for row in conn.execute(query)
     ]
 

@@ -215,6 +215,9 @@ attempts = sa.Table(
     sa.Column("error_message", sa.Text, nullable=True),
     sa.Column("traceback", sa.Text, nullable=True),
     sa.Column("log_label", sa.String(300), nullable=True),
+    # Attempts claimed together to run one after another in one worker thread (a batch
+    # of quick ones) share this id: if the worker dies, at most one of them was running.
+    sa.Column("batch", sa.String(32), nullable=True),
     sa.Index(None, "task_run_id"),
     sa.Index(None, "run_id"),
     _partial_index("ix_attempts_live_leases", "lease_until", where="state = 'running'"),

@@ -108,11 +108,19 @@ class AttemptRunner:
             if request is None or count <= 0:
                 return []
             return self._persist(lambda: claim_work_for(self.svc, request, count)) or []
-        recorded = self._persist(
-            lambda: record_results(
-                self.svc, [(p.claim, p.result) for p in pending], then_claim(), count
+        try:
+            recorded = self._persist(
+                lambda: record_results(
+                    self.svc, [(p.claim, p.result) for p in pending], then_claim(), count
+                )
             )
-        )
+        except Exception:
+            if len(pending) == 1:
+                raise
+            # One result the store cannot take (a bug, a run deleted meanwhile) must not
+            # take the others down with it: record them one by one.
+            log.exception("recording %d results together failed; one by one", len(pending))
+            return self._record_each(pending, then_claim, count)
         if recorded is None:
             return []
         refused = {c.attempt_id for c in recorded.refused}
@@ -122,8 +130,22 @@ class AttemptRunner:
                     "attempt %s is no longer running; result refused", item.claim.attempt_id
                 )
             elif item.after is not None:
-                item.after()
+                try:
+                    item.after()
+                except Exception:  # the result stands; only its files are missing
+                    log.exception("storing the artifact of attempt %s", item.claim.attempt_id)
         return recorded.claimed
+
+    def _record_each(
+        self, pending: list[Pending], then_claim: NextClaim, count: int
+    ) -> list[Claim]:
+        claimed: list[Claim] = []
+        for item in pending:
+            try:
+                claimed += self.record([item], then_claim if not claimed else _none, count)
+            except Exception:
+                log.exception("recording the result of attempt %s failed", item.claim.attempt_id)
+        return claimed
 
     def prepare_and_execute(self, held: Supervised) -> Pending | None:
         """Resolve, reuse a cached output or execute: the result to record (None when
@@ -294,6 +316,10 @@ class AttemptRunner:
                 log.warning("database unavailable, retrying in %.1f s: %s", pause, exc)
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
+
+
+def _none() -> None:
+    return None
 
 
 def _execute_here(execution: Execution, cancelled: CancelSignal, timeout: float | None) -> Outcome:

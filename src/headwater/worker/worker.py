@@ -163,30 +163,29 @@ class Worker:
 
         Quick attempts are taken in batches: while the tasks of a batch run under
         QUICK_SECONDS each, the next claim takes twice as many (up to MAX_BATCH), run one
-        after the other here and recorded together in one transaction. One slow
-        attempt brings the batch back to one, so slow tasks never queue behind each
-        other in a thread while other threads are free."""
+        after the other here and recorded together in one transaction. A slow task
+        brings the batch back to one and gives back the batch's attempts not yet
+        started, so slow tasks never queue behind each other in a thread."""
         batch, size = [held], 1
         while batch:
             batch, size = self._supervise_batch(batch, size)
 
     def _supervise_batch(self, batch: list[Supervised], size: int) -> tuple[list[Supervised], int]:
         pending: list[Pending] = []
-        ran = 0
         following: list[Supervised] = []
+        slow = False
         try:
             for index, held in enumerate(batch):
-                if index and self._stop.is_set():
-                    # Stopping: give back what has not started rather than run it.
+                if index and (slow or self._stop.is_set()):
+                    # A slow task, or a stop: give back what has not started (without
+                    # using a retry) for other threads and workers, rather than keep it.
                     self._release([h.claim for h in batch[index:]])
                     break
-                ran += 1
                 item = self._attempt(held)
                 if item is not None:
                     pending.append(item)
-            executed = sum(held.executed_seconds for held in batch[:ran])
-            quick = ran > 0 and executed / ran < QUICK_SECONDS
-            size = min(size * 2, MAX_BATCH) if quick else 1
+                slow = slow or held.executed_seconds >= QUICK_SECONDS
+            size = 1 if slow or not pending else min(size * 2, MAX_BATCH)
             claimed = self.runner.record(pending, self._next_claim, size)
             following = [Supervised(claim) for claim in claimed]
         except Exception:
