@@ -46,6 +46,7 @@ DEFAULT_GRACE_SECONDS = 30.0
 MAX_POLL_SECONDS = 1.0
 QUICK_SECONDS = 0.005  # attempts quicker than this are claimed and recorded in batches
 MAX_BATCH = 64
+BATCH_SECONDS = 1.0  # a batch gives back what it has not started after this long
 
 
 class Worker:
@@ -73,6 +74,10 @@ class Worker:
             "command": CommandExecutor(),
         }
         self.runner = AttemptRunner(svc, code, settings, self.executors)
+        # Batches of quick attempts only where this worker is alone on its run (a local
+        # run): in a fleet, long write transactions of many results make the others
+        # (heartbeats among them) wait, and one slow batch could hold work others want.
+        self._max_batch = MAX_BATCH if run_id is not None else 1
         self._claim_request = ClaimRequest(
             self.id, settings.lease_seconds, self.queues, self.run_id
         )
@@ -161,8 +166,8 @@ class Worker:
         """Run attempts in this thread: the one given, then those its recording
         transaction claimed, until none is left or the worker stops.
 
-        Quick attempts are taken in batches: while the tasks of a batch run under
-        QUICK_SECONDS each, the next claim takes twice as many (up to MAX_BATCH), run one
+        On a local run, quick attempts are taken in batches: while the tasks of a batch
+        run under QUICK_SECONDS each, the next claim takes twice as many (up to MAX_BATCH), run one
         after the other here and recorded together in one transaction. A slow task
         brings the batch back to one and gives back the batch's attempts not yet
         started, so slow tasks never queue behind each other in a thread."""
@@ -174,18 +179,25 @@ class Worker:
         pending: list[Pending] = []
         following: list[Supervised] = []
         slow = False
+        # A batch holds its attempts' leases while it works through them: keep it well
+        # inside a lease (and short in any case), whatever the machine's load.
+        deadline = time.monotonic() + min(BATCH_SECONDS, self.settings.lease_seconds / 10)
         try:
             for index, held in enumerate(batch):
-                if index and (slow or self._stop.is_set()):
-                    # A slow task, or a stop: give back what has not started (without
-                    # using a retry) for other threads and workers, rather than keep it.
+                late = index and time.monotonic() > deadline
+                if index and (slow or late or self._stop.is_set()):
+                    # A slow task, a long batch or a stop: give back what has not started
+                    # (without using a retry) for other threads and workers.
                     self._release([h.claim for h in batch[index:]])
+                    size = index if late and not slow else size
                     break
                 item = self._attempt(held)
                 if item is not None:
                     pending.append(item)
                 slow = slow or held.executed_seconds >= QUICK_SECONDS
-            size = 1 if slow or not pending else min(size * 2, MAX_BATCH)
+            else:
+                size = size * 2
+            size = 1 if slow or not pending else max(1, min(size, self._max_batch))
             claimed = self.runner.record(pending, self._next_claim, size)
             following = [Supervised(claim) for claim in claimed]
         except Exception:
