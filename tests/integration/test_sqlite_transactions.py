@@ -136,3 +136,31 @@ def test_a_database_locked_past_the_busy_timeout_is_unavailable(
     with db.write() as conn:  # and once the lock is free, writes go through
         execute(conn, _ADD, {"text": "after"})
     assert _count(db) == 1
+
+
+def test_a_write_inside_a_write_on_one_thread_fails_instead_of_hanging(db: Database) -> None:
+    def nested() -> None:
+        with db.write(), db.write():
+            pass
+
+    with pytest.raises(RuntimeError, match="inside another"):
+        nested()
+    with db.write() as conn:  # the lock was let go
+        execute(conn, _ADD, {"text": "after"})
+    assert _count(db) == 1
+
+
+def test_a_failing_after_commit_callback_does_not_fail_the_committed_write(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    from headwater.store.engine import after_commit
+
+    def boom() -> None:
+        raise ValueError("listener bug")
+
+    with db.write() as conn:
+        execute(conn, _ADD, {"text": "kept"})
+        after_commit(conn, boom)
+
+    assert _count(db) == 1
+    assert "a callback after commit failed" in caplog.text

@@ -9,6 +9,7 @@ lock instead of failing later with "database is locked".
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import weakref
@@ -24,6 +25,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from headwater.errors import ConfigError, Contended, StoreUnavailable
 
+log = logging.getLogger("headwater.store")
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _WRITE = "headwater_write"
 _TXN = "headwater_txn"
@@ -46,7 +48,7 @@ class Database:
         # here: waiting in SQLite's busy handler instead sleeps in growing steps and
         # makes a convoy of a few threads cost milliseconds per transaction.
         self._write_lock: Any = (
-            threading.Lock() if self.dialect == "sqlite" and not self.is_memory else nullcontext()
+            _WriteLock() if self.dialect == "sqlite" and not self.is_memory else nullcontext()
         )
         # SQLite file: each thread keeps its own connection (see ThreadConnections).
         self._own = (
@@ -63,8 +65,7 @@ class Database:
                     yield conn
                 finally:
                     conn.info.pop(_TXN, None)
-            for callback in notes.get(_AFTER_COMMIT, ()):
-                callback()
+            _after_commit(notes)
             return
         with _unavailable_as_error(), self._lock, self._write_lock, self.engine.connect() as conn:
             conn.info[_WRITE] = True
@@ -75,8 +76,7 @@ class Database:
             finally:
                 conn.info.pop(_WRITE, None)
                 conn.info.pop(_TXN, None)
-        for callback in notes.get(_AFTER_COMMIT, ()):
-            callback()
+        _after_commit(notes)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -108,6 +108,36 @@ class Database:
         if self._own is not None:
             self._own.close_all()
         self.engine.dispose()
+
+
+def _after_commit(notes: dict[str, Any]) -> None:
+    """Run a committed transaction's callbacks; one that fails is logged, never raised:
+    the caller must not take an error for a transaction that did commit."""
+    for callback in notes.get(_AFTER_COMMIT, ()):
+        try:
+            callback()
+        except Exception:
+            log.exception("a callback after commit failed")
+
+
+class _WriteLock:
+    """The in-process turn for SQLite writers. A write transaction opened inside another
+    on the same thread would wait for itself forever: it raises instead."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        if self._owner == me:
+            raise RuntimeError("a write transaction inside another one on the same thread")
+        self._lock.acquire()
+        self._owner = me
+
+    def __exit__(self, *exc: object) -> None:
+        self._owner = None
+        self._lock.release()
 
 
 class ThreadConnections:
