@@ -297,7 +297,7 @@ def _release_one(
 
 
 def _plan_and_run(svc: Services, conn: Any, claim: Claim) -> Any:
-    run = run_store.get_run(conn, claim.run_id)
+    run = svc.runs.get(conn, claim.run_id)
     return svc.plans.get(conn, run.version_id), run
 
 

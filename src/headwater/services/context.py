@@ -9,7 +9,7 @@ from typing import Any
 from headwater.artifacts import ArtifactStore, open_artifact_store
 from headwater.config import Settings
 from headwater.services.outputs import OutputReader
-from headwater.services.plans import PlanCache
+from headwater.services.plans import PlanCache, RunCache
 from headwater.store.engine import Database, open_database
 from headwater.store.migrate import ensure_schema
 
@@ -19,6 +19,7 @@ class Services:
     db: Database
     artifacts: ArtifactStore
     plans: PlanCache = field(default_factory=PlanCache)
+    runs: RunCache = field(default_factory=RunCache)
     outputs: OutputReader = field(init=False)
     # Called after a commit that made work ready: wakes in-process workers at once.
     listeners: list[Callable[[], None]] = field(default_factory=list)

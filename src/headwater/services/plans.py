@@ -15,6 +15,8 @@ from headwater.domain.dag import Graph, build_graph
 from headwater.domain.merge import NodeArgs, split_node_args
 from headwater.domain.spec import PipelineSpec
 from headwater.store import pipelines as pipeline_store
+from headwater.store import runs as run_store
+from headwater.store.runs import RunRow
 
 PLAN_CACHE_SIZE = 64
 
@@ -55,6 +57,30 @@ class Plan:
             props = task.params_schema.get("properties", {})
             found[name] = {p: prop["default"] for p, prop in props.items() if "default" in prop}
         return found
+
+
+class RunCache:
+    """Runs by id, for the per-task path, which reads a run twice per task run. Only what
+    is fixed when a run is created may be read from here (pipeline, version, arguments,
+    force, priority, start controls, backfill): never its state, `remaining` or end."""
+
+    def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
+        self._runs: OrderedDict[str, RunRow] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, run_id: str) -> RunRow:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is not None:
+                self._runs.move_to_end(run_id)
+                return run
+        run = run_store.get_run(conn, run_id)
+        with self._lock:
+            self._runs[run_id] = run
+            while len(self._runs) > self._size:
+                self._runs.popitem(last=False)
+        return run
 
 
 class PlanCache:

@@ -31,7 +31,6 @@ from headwater.services.attempts import (
 )
 from headwater.services.context import Services
 from headwater.services.outputs import OUTPUT_FILE, PARAMS_FILE, inline_output
-from headwater.store import runs as run_store
 from headwater.store.claims import Claim
 from headwater.worker.code import CodeLocation
 
@@ -154,7 +153,7 @@ class AttemptRunner:
         claim, svc = held.claim, self.svc
         bad_arguments: Exception | None = None
         with svc.db.read() as conn:
-            run = run_store.get_run(conn, claim.run_id)
+            run = svc.runs.get(conn, claim.run_id)
             plan = svc.plans.get(conn, run.version_id)
             try:
                 resolved = resolve_task_run(
