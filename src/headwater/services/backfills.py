@@ -8,6 +8,7 @@ ends one of them starts the next (services.progress.start_next_queued).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from headwater.services.arguments import validate_run_args
 from headwater.services.context import Services
 from headwater.services.plans import Plan
 from headwater.services.progress import start_queued_run
-from headwater.services.runs import end_run, new_run_id, task_run_rows
+from headwater.services.runs import end_run, new_run_id, retry_contended, task_run_rows
 from headwater.store import backfills as backfill_store
 from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
@@ -191,10 +192,17 @@ def cancel_backfill(svc: Services, backfill_id: str) -> BackfillView:
     that is over stays as it was."""
     if get_backfill(svc, backfill_id).state != "running":
         return get_backfill(svc, backfill_id)  # over already: nothing to cancel
-    with svc.db.write() as conn:
-        now = svc.db.clock(conn)
-        backfill_store.mark_cancelled(conn, backfill_id, now)
-        backfill_store.cancel_queued_runs(conn, backfill_id, now)
+
+    def cancel_queued() -> None:
+        with svc.db.write() as conn:
+            now = svc.db.clock(conn)
+            backfill_store.mark_cancelled(conn, backfill_id, now)
+            backfill_store.cancel_queued_runs(conn, backfill_id, now)
+
+    # A worker starting the next queued run locks that run, then its task runs; this
+    # statement takes the queued runs' task runs first: PostgreSQL may break the
+    # deadlock by aborting this side, which then simply runs again.
+    retry_contended(cancel_queued)
     # A run ending meanwhile may have started a queued one before the statement above:
     # look again until nothing is left open.
     for _ in range(CANCEL_PASSES):
@@ -203,6 +211,6 @@ def cancel_backfill(svc: Services, backfill_id: str) -> BackfillView:
         if not open_runs:
             break
         for run_id in open_runs:
-            end_run(svc, run_id, RunState.CANCELLED)
+            retry_contended(functools.partial(end_run, svc, run_id, RunState.CANCELLED))
     svc.notify()
     return get_backfill(svc, backfill_id)

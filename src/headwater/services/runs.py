@@ -340,7 +340,7 @@ def _reused_rows(
 def cancel_run(svc: Services, run_id: str) -> bool:
     """Cancel a queued or running run: its open task runs and running attempts end as
     cancelled. Workers holding those attempts find their leases refused and stop them."""
-    done = _retry_contended(lambda: end_run(svc, run_id, RunState.CANCELLED))
+    done = retry_contended(lambda: end_run(svc, run_id, RunState.CANCELLED))
     svc.notify()
     return done
 
@@ -372,7 +372,7 @@ def cancel_task_run(svc: Services, run_id: str, node_id: str, map_index: int = -
     """Cancel one task run (a node, with its map elements, or one element): its running
     attempts are refused from now on and stopped by their workers at the next heartbeat;
     what depends on it will not run, and the run carries on with the rest."""
-    done = _retry_contended(lambda: _cancel_task_run_once(svc, run_id, node_id, map_index))
+    done = retry_contended(lambda: _cancel_task_run_once(svc, run_id, node_id, map_index))
     svc.notify()
     return done
 
@@ -410,7 +410,7 @@ def _cancel_task_run_once(svc: Services, run_id: str, node_id: str, map_index: i
 CONTENDED_RETRIES = 5
 
 
-def _retry_contended(action: Callable[[], T]) -> T:
+def retry_contended(action: Callable[[], T]) -> T:
     """Run a transaction again when the database aborted it to break a deadlock."""
     for attempt in range(CONTENDED_RETRIES):
         try:
