@@ -56,11 +56,11 @@ def claim_work(
     queues: Sequence[str] | None = None,
     run_id: str | None = None,
 ) -> list[Claim]:
-    with svc.db.write() as conn:
-        return ClaimRequest(worker_id, lease_seconds, queues, run_id).claim(svc, conn, limit)
+    return claim_work_for(svc, ClaimRequest(worker_id, lease_seconds, queues, run_id), limit)
 
 
 def claim_work_for(svc: Services, request: ClaimRequest, limit: int) -> list[Claim]:
+    """Claim up to `limit` attempts as `request` says, in a transaction of its own."""
     with svc.db.write() as conn:
         return request.claim(svc, conn, limit)
 

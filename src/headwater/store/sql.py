@@ -15,6 +15,7 @@ database", Contended for a deadlock or serialisation failure.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -78,8 +79,6 @@ def id_list(conn: Connection, ids: Sequence[Any]) -> Any:
     """A list parameter for `IN (SELECT value FROM json_each(:x))` on SQLite and
     `= ANY(:x)` on PostgreSQL: a JSON array for the one, a list for the other."""
     if conn.dialect.name == "sqlite":
-        import json
-
         return json.dumps(list(ids))
     return list(ids)
 

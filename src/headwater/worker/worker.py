@@ -26,7 +26,12 @@ from headwater.executors.base import Executor
 from headwater.executors.command import CommandExecutor
 from headwater.executors.inline import InlineExecutor
 from headwater.executors.process import ProcessExecutor
-from headwater.services.attempts import ClaimRequest, reap_expired_leases, release_attempts
+from headwater.services.attempts import (
+    ClaimRequest,
+    claim_work_for,
+    reap_expired_leases,
+    release_attempts,
+)
 from headwater.services.context import Services
 from headwater.services.expiry import expire_runs
 from headwater.services.workers import (
@@ -159,8 +164,7 @@ class Worker:
     def _claim(self, free: int) -> list[Claim]:
         if free <= 0:
             return []
-        with self.svc.db.write() as conn:
-            return self._claim_request.claim(self.svc, conn, free)
+        return claim_work_for(self.svc, self._claim_request, free)
 
     def _supervise(self, held: Supervised) -> None:
         """Run attempts in this thread: the one given, then those its recording
