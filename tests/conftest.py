@@ -65,6 +65,14 @@ def _truncate(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture
+def empty_postgres_url(postgres_url: str) -> str:
+    """This session's PostgreSQL database, emptied of what earlier tests stored (their
+    runs would be cache hits)."""
+    _truncate(postgres_url)
+    return postgres_url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of an empty database, once per backend."""

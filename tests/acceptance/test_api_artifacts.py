@@ -67,6 +67,32 @@ def test_list_and_download_outputs_params_and_logs(server: str, project: Path) -
         is_problem(missing, 404, "not-found")
 
 
+def test_a_small_output_is_served_from_the_database(server: str, project: Path) -> None:
+    """validate returns small JSON and writes no file: the store holds only its logs, and
+    the API still shows its output.json and params.json, whole, by range and by link."""
+    with httpx.Client(base_url=server) as client:
+        validate = _finished_etl(client)["validate"]
+        folders = list((project / ".headwater" / "artifacts").glob("*/pipelines.etl.validate/*"))
+        assert folders  # its logs
+        assert not [f for f in folders if (f / "output.json").exists()]
+        listed = client.get(f"/api/v1/task-runs/{validate['id']}/artifacts").json()
+        by_path = {a["path"]: a for a in listed}
+        assert {"output.json", "params.json"} <= set(by_path)
+        output = client.get(by_path["output.json"]["url"])
+        assert output.headers["content-type"].startswith("application/json")
+        assert json.loads(output.text) == validate["output"]
+        assert len(output.content) == by_path["output.json"]["size"]
+        params = client.get(by_path["params.json"]["url"]).text
+        assert json.loads(params) == validate["args"]
+        assert params.startswith("{\n  ")  # indented for a person
+        head = client.get(by_path["output.json"]["url"], headers={"Range": "bytes=0-0"})
+        assert (head.status_code, head.content) == (206, output.content[:1])
+
+        made = client.post(f"/api/v1/task-runs/{validate['id']}/artifacts/output.json/link")
+        assert made.status_code == 200, made.text
+        assert httpx.get(made.json()["url"]).content == output.content
+
+
 @pytest.mark.parametrize(
     "path",
     [

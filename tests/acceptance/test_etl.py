@@ -1,12 +1,15 @@
-"""The ETL example from the command line: outputs on disk, caching, `runs`, `--force`."""
+"""The ETL example from the command line: outputs in the store and the database, caching,
+`runs`, `--force`."""
 
 from __future__ import annotations
 
 import csv
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
-from .conftest import explain, hw, run_id_of, summary_rows, summary_states
+from .conftest import explain, hw, run_id_of, sqlite_db, summary_rows, summary_states
 
 TASKS = ("extract", "validate", "write_clean", "write_error_report")
 
@@ -45,13 +48,20 @@ def test_etl_runs_once_then_is_cached_and_force_runs_it_again(
     assert error_rows, "the example data has bad rows; errors.csv should list them"
     assert set(error_rows[0]) == {"line", "field", "message"}
     assert any(r["message"] == "unknown currency 'XYZ'" for r in error_rows)
-    for task in TASKS:
+    for task in ("write_clean", "write_error_report"):  # they wrote files: all in the store
         folder = _task_dir(artifacts, task)
         assert (folder / "output.json").is_file(), task
         assert (folder / "params.json").is_file(), task
-    assert json.loads((_task_dir(artifacts, "extract") / "params.json").read_text()) == {
-        "source": "data/orders.csv"
-    }
+    # extract and validate returned small JSON and wrote no file: the database keeps it.
+    assert not list(artifacts.glob("pipelines.etl.extract/*/output.json"))
+    with closing(sqlite3.connect(sqlite_db(examples))) as db:
+        kept = dict(
+            db.execute(
+                "SELECT task, args FROM task_runs WHERE run_id = ? AND output IS NOT NULL",
+                (run_id_of(first),),
+            )
+        )
+    assert json.loads(kept["pipelines.etl.extract"]) == {"source": "data/orders.csv"}
 
     # Attempt log folders exist for the tasks that printed or logged something.
     attempts_after_first = _attempt_folders(artifacts)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -169,11 +171,16 @@ def test_the_recipe_with_a_command_step_runs_and_prints_its_output(examples: Pat
     assert f'output: {{"lines": {lines}, "min_amount": 100}}' in ran.stdout, explain(ran)
     (log,) = artifacts.glob("orders_report.line_count/*/attempts/*/stdout.log")
     assert f"clean file has {lines} data lines (minimum amount 100)" in log.read_text()
-    (validate_params,) = artifacts.glob("pipelines.etl.validate/*/params.json")
-    assert json.loads(validate_params.read_text())["min_amount"] == 100
+    with closing(sqlite3.connect(sqlite_db(examples))) as db:
+        (args,) = db.execute(
+            "SELECT args FROM task_runs WHERE run_id = ? AND task = 'pipelines.etl.validate'",
+            (run_id_of(ran),),
+        ).fetchone()
+    assert json.loads(args)["min_amount"] == 100  # a small output: kept in the database
 
 
-def test_db_upgrade_and_a_run_on_postgresql(examples: Path, postgres_url: str) -> None:
+def test_db_upgrade_and_a_run_on_postgresql(examples: Path, empty_postgres_url: str) -> None:
+    postgres_url = empty_postgres_url
     env = {"HEADWATER_DATABASE_URL": postgres_url}
     upgraded = hw("db", "upgrade", cwd=examples, env=env)
     assert upgraded.returncode == 0, explain(upgraded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from headwater import pipeline, task
@@ -9,6 +10,7 @@ from headwater.authoring.registry import Registry, use_registry
 from headwater.config import Settings
 from headwater.local import run_pipeline
 from headwater.services.context import Services
+from headwater.store import runs as run_store
 
 CALLS: list[str] = []
 REGISTRY = Registry()
@@ -34,6 +36,10 @@ with use_registry(REGISTRY):
     def squares(n: int = 4):
         return total(square.map(numbers(n)))
 
+    @pipeline
+    def listing(n: int = 4):
+        return numbers(n)
+
 
 def _run(svc: Services, settings: Settings, **kwargs: object):
     return run_pipeline(svc, settings, squares, registry=REGISTRY, **kwargs)  # type: ignore[arg-type]
@@ -58,10 +64,32 @@ def test_second_run_is_cached_and_force_reruns(services: Services, settings: Set
     assert sorted(CALLS) == sorted(["numbers", "square(0)", "square(1)", "square(2)", "total"])
 
 
-def test_artifacts_hold_output_and_params(services: Services, settings: Settings) -> None:
-    _run(services, settings, args={"n": 2}, task_args={"total": {"offset": 10}})
-    root = Path(settings.artifacts) / "squares"
-    params = sorted(root.glob("*.total/*/params.json"))
-    assert len(params) == 1
-    assert '"offset": 10' in params[0].read_text()
-    assert (params[0].parent / "output.json").read_text() == "11"
+def test_small_outputs_stay_in_the_database_large_ones_in_files(
+    services: Services, settings: Settings
+) -> None:
+    small = _run(services, settings, args={"n": 2}, task_args={"total": {"offset": 10}})
+    large = run_pipeline(services, settings, listing, registry=REGISTRY, args={"n": 20_000})
+
+    root = Path(settings.artifacts)
+    with services.db.read() as conn:
+        total = next(
+            r for r in run_store.list_task_runs(conn, small.run_id) if r.node_id == "total"
+        )
+    assert total.output == "11"
+    assert json.loads(total.args or "{}")["offset"] == 10
+    assert not list((root / "squares").glob("**/output.json"))  # no file for small outputs
+    (output,) = (root / "listing").glob("*/*/output.json")  # 20,000 numbers: over 64 KiB
+    assert json.loads(output.read_text()) == list(range(20_000))
+    assert large.output == list(range(20_000))
+    assert '"n": 20000' in (output.parent / "params.json").read_text()
+
+
+def test_a_small_output_in_the_database_is_a_cache_hit(
+    services: Services, settings: Settings
+) -> None:
+    _run(services, settings, args={"n": 2})
+    CALLS.clear()
+    again = _run(services, settings, args={"n": 2}, task_args={"total": {"offset": 1}})
+    assert again.output == 2
+    assert CALLS == ["total"]  # numbers and the squares came from the database
+    assert again.task_states["numbers"] == "cached"

@@ -233,3 +233,46 @@ def test_a_database_of_an_older_revision_is_upgraded_by_alembic(empty_db: Databa
     assert current_revision_of(empty_db) == HEAD_REVISION
     with empty_db.read() as conn:
         assert conn.execute(sa.select(pipelines.c.name)).scalars().all() == ["kept"]
+
+
+def test_upgrading_to_0010_keeps_earlier_outputs_cached_from_the_artifact_store(
+    empty_db: Database,
+) -> None:
+    """Before 0010 every success was also committed as files: those rows are marked as
+    artifacts, so the cache keeps looking for them in the store (not in the database)."""
+    upgrade(empty_db, "0009")
+    now = time.time()
+    statements = [
+        "INSERT INTO pipelines (name, origin, created_at, updated_at)"
+        " VALUES ('p', 'code', :now, :now)",
+        "INSERT INTO pipeline_versions (id, pipeline, content_hash, spec, created_at)"
+        " VALUES (1, 'p', 'h', '{}', :now)",
+        "INSERT INTO runs (id, pipeline, version_id, state, args, task_args, remaining,"
+        " created_at) VALUES ('r1', 'p', 1, 'succeeded', '{}', '{}', 0, :now)",
+    ]
+    for node, state, output in (
+        ("a", "succeeded", "1"),
+        ("b", "cached", "2"),
+        ("c", "failed", None),
+    ):
+        statements.append(
+            "INSERT INTO task_runs (run_id, node_id, task, state, queue, available_at,"
+            " waiting_on, max_attempts, created_at, cache_key, output) VALUES"
+            f" ('r1', '{node}', 't', '{state}', 'default', :now, 0, 1, :now, 'k{node}',"
+            f" {'NULL' if output is None else repr(output)})"
+        )
+    with empty_db.write() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement), {"now": now})
+
+    ensure_schema(empty_db)
+
+    with empty_db.read() as conn:
+        marked = conn.execute(
+            sa.text("SELECT node_id, artifact FROM task_runs ORDER BY node_id")
+        ).all()
+    assert [(node, bool(flag)) for node, flag in marked] == [
+        ("a", True),
+        ("b", True),
+        ("c", False),
+    ]

@@ -410,35 +410,6 @@ def test_s3_presigned_url_reads_the_file_without_credentials(s3_bucket: str) -> 
     store.close()
 
 
-def test_commit_later_stores_the_files_by_the_time_flush_returns(store: ArtifactStore) -> None:
-    prefixes = [store.prefix("sales", "clean", f"k{i}") for i in range(20)]
-    for i, prefix in enumerate(prefixes):
-        store.commit_later(prefix, {"output.json": str(i).encode(), "params.json": PARAMS})
-
-    store.flush()
-
-    for i, prefix in enumerate(prefixes):
-        assert store.is_complete(prefix)
-        assert store.read_bytes(prefix, "output.json") == str(i).encode()
-
-
-def test_a_failed_background_commit_is_logged_and_does_not_block_flush(
-    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    fail_on_marker(store, monkeypatch)
-    prefix = store.prefix("sales", "clean", "ab12")
-
-    store.commit_later(prefix, {"output.json": OUTPUT})
-    store.flush()
-
-    assert not store.is_complete(prefix)
-    assert "could not store the artifact sales/clean/ab12" in caplog.text
-    monkeypatch.undo()
-    store.commit_later(prefix, {"output.json": OUTPUT})
-    store.close()  # closing writes what is queued
-    assert reopen(store).is_complete(prefix)
-
-
 def test_local_new_key_clash_falls_back_to_replacing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

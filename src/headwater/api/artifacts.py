@@ -24,8 +24,10 @@ from headwater.api.ranges import Reader, serve_bytes
 from headwater.api.signing import BadSignature, LinkExpired, load_secret, sign, verify
 from headwater.artifacts.base import ATTEMPTS_DIR
 from headwater.config import Settings
+from headwater.domain.states import TASK_RUN_OK
 from headwater.errors import NotFound
 from headwater.services.context import Services
+from headwater.services.outputs import database_files
 from headwater.store import files as file_store
 
 API = "/api/v1"
@@ -57,11 +59,13 @@ class _File:
     prefix: str
     path: str
     size: int
+    data: bytes | None = None  # kept in the database, not in the artifact store
 
 
 def _files(svc: Services, task_run_id: int) -> dict[str, _File]:
-    """The task run's files: its committed outputs (once the commit is complete) and the
-    logs of its own attempts (another run with the same cache key has its own)."""
+    """The task run's files: its outputs (from the database when small, else its
+    complete commit in the artifact store) and the logs of its own attempts (another
+    run with the same cache key has its own)."""
     with svc.db.read() as conn:
         found = file_store.get_task_run_files(conn, task_run_id)
     if found.cache_key is None:
@@ -69,10 +73,6 @@ def _files(svc: Services, task_run_id: int) -> dict[str, _File]:
     store = svc.artifacts
     prefix = store.prefix(found.pipeline, found.task, found.cache_key)
     complete = store.is_complete(prefix)
-    if not complete:
-        # An embedded worker (serve) may still have this commit queued: wait for it.
-        store.flush()
-        complete = store.is_complete(prefix)
     own_logs = {f"{ATTEMPTS_DIR}/{label}/" for label in found.log_labels}
     files = {}
     for info in store.list(prefix):
@@ -81,6 +81,9 @@ def _files(svc: Services, task_run_id: int) -> dict[str, _File]:
             not is_log and complete
         ):
             files[info.name] = _File(prefix, info.name, info.size)
+    if not complete and found.state in TASK_RUN_OK:
+        for name, data in database_files(found.output, found.args).items():
+            files[name] = _File(prefix, name, len(data), data)
     return files
 
 
@@ -92,6 +95,9 @@ def _get_file(svc: Services, task_run_id: int, path: str) -> _File:
 
 
 def _reader(svc: Services, file: _File) -> Reader:
+    if file.data is not None:
+        data = file.data
+        return lambda start, end: data[start:end]
     if file.path.startswith(f"{ATTEMPTS_DIR}/"):
         _, label, name = file.path.split("/", 2)
         return lambda start, end: svc.artifacts.read_log(file.prefix, label, name, start, end)
@@ -172,7 +178,11 @@ def install(app: FastAPI, svc: Services) -> None:
         by the store where it can (S3), else signed by this server."""
         file = _get_file(svc, task_run_id, path)
         expires_at = math.ceil(time.time()) + body.expires_in
-        presigned = svc.artifacts.presign(file.prefix, file.path, body.expires_in)
+        presigned = (
+            svc.artifacts.presign(file.prefix, file.path, body.expires_in)
+            if file.data is None
+            else None  # kept in the database: only this server can serve it
+        )
         if presigned is not None:
             return LinkOut(url=presigned, expires_at=expires_at)
         signed = f"{task_run_id}/{path}"

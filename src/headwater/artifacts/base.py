@@ -23,12 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from headwater.errors import NotFound
-
-if TYPE_CHECKING:
-    from headwater.artifacts.writebehind import WriteBehind
 
 MARKER_NAME = "_COMPLETE"
 OUTPUT_NAME = "output.json"
@@ -204,24 +200,6 @@ class ArtifactStore(ABC):
                     self._remove_file(prefix, name)
         self._write_file(prefix, MARKER_NAME, marker)
 
-    def commit_later(self, prefix: str, files: Mapping[str, bytes]) -> None:
-        """Commit ``files`` on this store's background writer (see writebehind), for
-        artifacts whose content is also in the database."""
-        self._check_prefix(prefix)
-        with self._staging_lock:
-            if self._writer is None:
-                from headwater.artifacts.writebehind import WriteBehind
-
-                self._writer = WriteBehind(self.commit)
-            writer = self._writer
-        writer.submit(prefix, files)
-
-    def flush(self) -> None:
-        """Wait for the background writer to store everything given to `commit_later`."""
-        writer = self._writer
-        if writer is not None:
-            writer.flush()
-
     def read_bytes(self, prefix: str, name: str) -> bytes:
         """The content of one file; raises NotFound naming its URI."""
         self._check_prefix(prefix)
@@ -307,12 +285,9 @@ class ArtifactStore(ABC):
 
     _staging_root: Path | None = None
     _staging_lock = threading.Lock()
-    _writer: WriteBehind | None = None
 
     def close(self) -> None:
-        """Release what the store holds: its staging folder, and connections if any.
-        Artifacts given to `commit_later` are written first."""
-        self.flush()
+        """Release what the store holds: its staging folder, and connections if any."""
         if self._staging_root is not None:
             shutil.rmtree(self._staging_root, ignore_errors=True)
             self._staging_root = None

@@ -89,6 +89,9 @@ class Success:
     args_json: str
     cached: bool = False
     log_label: str | None = None
+    # Committed to the artifact store (files, or an output too large for the row): a
+    # later cache hit must come from there, not from this row.
+    artifact: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ def _succeed(svc: Services, conn: Connection, claim: Claim, result: Success) -> 
         output=inline_output(result.output_json),
         cache_key=result.cache_key,
         args=result.args_json,
+        artifact=result.artifact,
     )
     _advance_after(svc, conn, claim, now, ok=True)
     return True

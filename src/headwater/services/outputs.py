@@ -1,4 +1,13 @@
-"""Reading task-run outputs: inline JSON from the database when small, else the artifact."""
+"""Task-run outputs: small JSON lives in the database only, larger outputs and files a
+task wrote in the artifact store.
+
+A small output (at most OUTPUT_INLINE_MAX_BYTES of JSON, no files) is kept in
+`task_runs.output` with its arguments in `task_runs.args`: downstream task runs read it
+there, the cache finds it there by key, and the API shows it as the task run's
+`output.json` and `params.json` (`database_files`). Writing those as files too cost a
+folder and three file creations per task run, more than the rest of a quick task's
+bookkeeping on a virtual disk.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +55,29 @@ class OutputReader:
             while len(self._cache) > _CACHE_ENTRIES:
                 self._cache.popitem(last=False)
         return value
+
+    def cached(
+        self, conn: Connection, pipeline: str, task: str, cache_key: str
+    ) -> tuple[str, str | None] | None:
+        """(output, arguments) JSON of an earlier success of `task` with this cache key
+        whose output is in the database; None if there is none (the artifact store may
+        still hold a larger one)."""
+        return run_store.cached_output(conn, pipeline, task, cache_key)
+
+
+def database_files(output: str | None, args: str | None) -> dict[str, bytes]:
+    """`output.json` and `params.json` of a task run whose output is in the database."""
+    if output is None:
+        return {}
+    files = {OUTPUT_FILE: output.encode()}
+    if args is not None:
+        files[PARAMS_FILE] = pretty_params(args)
+    return files
+
+
+def pretty_params(args_json: str) -> bytes:
+    """`params.json`: the task run's arguments, indented for a person to read."""
+    return (json.dumps(json.loads(args_json), indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def inline_output(output_json: str) -> str | None:

@@ -13,6 +13,7 @@ from headwater.artifacts import ArtifactInfo
 from headwater.domain.states import TASK_RUN_OK, TaskRunState
 from headwater.errors import NotFound
 from headwater.services.context import Services
+from headwater.services.outputs import database_files
 from headwater.services.plans import Plan
 from headwater.store import limits as limit_store
 from headwater.store import pipelines as pipeline_store
@@ -140,9 +141,13 @@ def _artifacts(svc: Services, run: RunRow, task_run: TaskRunRow) -> list[Artifac
     if task_run.cache_key is None or task_run.is_map_parent:
         return []
     prefix = svc.artifacts.prefix(run.pipeline, task_run.task, task_run.cache_key)
-    if not svc.artifacts.is_complete(prefix):
+    if svc.artifacts.is_complete(prefix):
+        return svc.artifacts.list(prefix)
+    if task_run.state not in TASK_RUN_OK:
         return []
-    return svc.artifacts.list(prefix)
+    # A small output: kept in the database, served by the API under the same names.
+    files = database_files(task_run.output, task_run.args)
+    return [ArtifactInfo(name, len(data), "") for name, data in sorted(files.items())]
 
 
 def _why_waiting(

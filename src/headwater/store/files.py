@@ -34,6 +34,8 @@ class TaskRunFiles:
     task: str
     cache_key: str | None
     log_labels: list[str]  # of this task run's own attempts, oldest first
+    output: str | None = None  # JSON, when small enough to be kept in the database
+    args: str | None = None  # JSON
 
 
 _ATTEMPT_LOGS = (
@@ -51,7 +53,13 @@ _ATTEMPT_LOGS = (
 )
 _TASK_RUN = (
     sa.select(
-        task_runs.c.id, task_runs.c.state, task_runs.c.task, task_runs.c.cache_key, runs.c.pipeline
+        task_runs.c.id,
+        task_runs.c.state,
+        task_runs.c.task,
+        task_runs.c.cache_key,
+        task_runs.c.output,
+        task_runs.c.args,
+        runs.c.pipeline,
     )
     .join(runs, runs.c.id == task_runs.c.run_id)
     .where(task_runs.c.id == sa.bindparam("b_id"))
@@ -85,5 +93,12 @@ def get_task_run_files(conn: Connection, task_run_id: int) -> TaskRunFiles:
         raise NotFound(f"no task run {task_run_id}")
     labels = [label for (label,) in conn.execute(_LABELS, {"b_id": task_run_id})]
     return TaskRunFiles(
-        row.id, TaskRunState(row.state), row.pipeline, row.task, row.cache_key, labels
+        row.id,
+        TaskRunState(row.state),
+        row.pipeline,
+        row.task,
+        row.cache_key,
+        labels,
+        row.output,
+        row.args,
     )

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from headwater.store.engine import Database
 from headwater.store.tables import metadata
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x68656164  # advisory lock id: concurrent starters migrate one at a time
 

@@ -125,6 +125,15 @@ _SET_LOG_LABEL = Sql(
     "UPDATE attempts SET log_label = :log_label WHERE id = :b_id AND state = 'running'"
 )
 _SET_CACHE_KEY = Sql("UPDATE task_runs SET cache_key = :cache_key WHERE id = :b_id")
+# By the cache_key index; the pipeline and task are checked too, as the artifact prefix
+# (pipeline/task/key) would.
+_CACHED_OUTPUT = Sql(
+    "SELECT task_runs.output, task_runs.args FROM task_runs"
+    " JOIN runs ON runs.id = task_runs.run_id"
+    " WHERE task_runs.cache_key = :b_key AND task_runs.task = :b_task"
+    " AND runs.pipeline = :b_pipeline AND task_runs.state IN ('succeeded', 'cached')"
+    " AND task_runs.output IS NOT NULL AND NOT task_runs.artifact LIMIT 1"
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -516,6 +525,16 @@ def set_log_location(
         return False
     execute(conn, _SET_CACHE_KEY, {"b_id": task_run_id, "cache_key": cache_key})
     return True
+
+
+def cached_output(
+    conn: Connection, pipeline: str, task: str, cache_key: str
+) -> tuple[str, str | None] | None:
+    """(output JSON, arguments JSON) of a succeeded task run of `task` in `pipeline`
+    whose output with this cache key is kept in the database; None if there is none."""
+    params = {"b_key": cache_key, "b_task": task, "b_pipeline": pipeline}
+    row = execute(conn, _CACHED_OUTPUT, params).fetchone()
+    return None if row is None else (row[0], row[1])
 
 
 def end_running_attempts(conn: Connection, run_id: str, target: AttemptState, now: Any) -> int:

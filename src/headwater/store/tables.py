@@ -133,6 +133,9 @@ task_runs = sa.Table(
     sa.Column("cache_key", sa.String(64), nullable=True),
     sa.Column("args", sa.Text, nullable=True),  # merged arguments, JSON
     sa.Column("output", sa.Text, nullable=True),  # JSON when small; else only in the artifact
+    # The output (and any files the task wrote) was committed to the artifact store; if
+    # false, a small output lives only here (see services/outputs).
+    sa.Column("artifact", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("error", sa.Text, nullable=True),  # why it failed without an attempt
     # JSON list of the concurrency-limit keys this task run falls under, e.g.
     # ["pipeline:etl", "task:etl.load", "queue:default", "tag:db"]
@@ -144,6 +147,8 @@ task_runs = sa.Table(
     sa.Index(None, "run_id", "state"),
     # A node's row (map_index -1) or one map element: looked up on every completion.
     sa.Index(None, "run_id", "node_id", "map_index", unique=True),
+    # The cache: a task run whose key has a succeeded output is not run again.
+    sa.Index(None, "cache_key"),
 )
 # Claim order is priority first, then age; the partial indexes hold only ready rows,
 # in that order, for workers (by queue) and for one-run local execution (by run).

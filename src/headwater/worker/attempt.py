@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -30,7 +29,7 @@ from headwater.services.attempts import (
     renew_leases,
 )
 from headwater.services.context import Services
-from headwater.services.outputs import OUTPUT_FILE, PARAMS_FILE, inline_output
+from headwater.services.outputs import OUTPUT_FILE, PARAMS_FILE, inline_output, pretty_params
 from headwater.store.claims import Claim
 from headwater.worker.code import CodeLocation
 
@@ -152,6 +151,7 @@ class AttemptRunner:
         before the result is recorded; small outputs after (Pending.after)."""
         claim, svc = held.claim, self.svc
         bad_arguments: Exception | None = None
+        cached: tuple[str, str | None] | None = None
         with svc.db.read() as conn:
             run = svc.runs.get(conn, claim.run_id)
             plan = svc.plans.get(conn, run.version_id)
@@ -163,6 +163,10 @@ class AttemptRunner:
                 raise  # an outage, not the task's fault: the worker gives the attempt back
             except Exception as exc:  # noqa: BLE001 - bad bindings fail this task run only
                 bad_arguments = exc
+            else:
+                task = plan.spec.tasks[claim.task]
+                if task.cache and not run.force:
+                    cached = svc.outputs.cached(conn, run.pipeline, task.name, resolved.cache_key)
         if bad_arguments is not None:
             # Recorded after the read transaction has ended, never inside it.
             held.finishing.set()
@@ -175,13 +179,16 @@ class AttemptRunner:
                 retryable=False,
             )
             return Pending(claim, failed)
-        task = plan.spec.tasks[claim.task]
         prefix = svc.artifacts.prefix(run.pipeline, task.name, resolved.cache_key)
         args_json = canonical_json(resolved.args)
+        if cached is not None:  # a small output with this key, in the database
+            held.finishing.set()
+            return Pending(claim, Success(cached[0], resolved.cache_key, args_json, cached=True))
         if task.cache and not run.force and svc.artifacts.is_complete(prefix):
             held.finishing.set()
             output = svc.artifacts.read_bytes(prefix, OUTPUT_FILE).decode()
-            return Pending(claim, Success(output, resolved.cache_key, args_json, cached=True))
+            hit = Success(output, resolved.cache_key, args_json, cached=True, artifact=True)
+            return Pending(claim, hit)
         suffix = f"-{claim.map_index}" if claim.map_index >= 0 else ""
         label = f"{run.id}-{claim.node_id}{suffix}-{claim.number}"
 
@@ -277,15 +284,15 @@ class AttemptRunner:
         return Pending(claim, failed)
 
     def _succeed(self, held: Supervised, finished: _Finished, output_json: str) -> Pending:
-        claim, prefix = held.claim, finished.prefix
-        files = {OUTPUT_FILE: output_json.encode(), PARAMS_FILE: _pretty(finished.args_json)}
-        done = Success(
-            output_json, finished.cache_key, finished.args_json, log_label=finished.label
-        )
+        claim, prefix, label = held.claim, finished.prefix, finished.label
         if inline_output(output_json) is not None and not finished.output_dir.exists():
-            # Everything the run needs is in the database: record first (fenced by the
-            # lease, so a stale worker stores nothing), then store the files behind.
-            return Pending(claim, done, lambda: self.svc.artifacts.commit_later(prefix, files))
+            # A small output and no files: the database keeps it (see services/outputs).
+            kept = Success(output_json, finished.cache_key, finished.args_json, log_label=label)
+            return Pending(claim, kept)
+        done = Success(
+            output_json, finished.cache_key, finished.args_json, log_label=label, artifact=True
+        )
+        files = {OUTPUT_FILE: output_json.encode(), PARAMS_FILE: pretty_params(finished.args_json)}
         # A worker that lost its lease (frozen, cut off) must not overwrite the artifact
         # of the retry that replaced it. Within half a lease of its last confirmation the
         # lease is surely live; past that, renew it (which checks it) before storing, so
@@ -355,7 +362,3 @@ def _cancelled() -> Outcome:
 
 def _timed_out(timeout: float | None) -> Outcome:
     return Outcome("timed_out", error_type="TimedOut", message=f"timed out after {timeout:g} s")
-
-
-def _pretty(args_json: str) -> bytes:
-    return (json.dumps(json.loads(args_json), indent=2, ensure_ascii=False) + "\n").encode()

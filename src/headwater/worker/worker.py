@@ -123,7 +123,6 @@ class Worker:
             self._done.set()
             self._wake.set()
             capture.uninstall()
-            self.svc.artifacts.flush()  # what this worker's attempts left to store
             self.svc.listeners.remove(self._wake.set)
             self._retrying(
                 lambda: set_worker_state(self.svc, self.id, worker_store.STOPPED), give_up_after=5.0
