@@ -12,6 +12,7 @@ It is meant for a user's own tests:
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
@@ -62,7 +63,7 @@ class RunResult:
     def task_states(self) -> dict[str, str]:
         return {tr.label: tr.state.value for tr in self.view.task_runs}
 
-    @property
+    @functools.cached_property
     def failures(self) -> list[TaskFailure]:
         by_task_run = {tr.id: tr for tr in self.view.task_runs}
         found = [
