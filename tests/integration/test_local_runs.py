@@ -10,6 +10,7 @@ from headwater.authoring.registry import Registry, use_registry
 from headwater.config import Settings
 from headwater.local import run_pipeline
 from headwater.services.context import Services
+from headwater.services.outputs import OutputReader
 from headwater.store import runs as run_store
 
 CALLS: list[str] = []
@@ -93,3 +94,21 @@ def test_a_small_output_in_the_database_is_a_cache_hit(
     assert again.output == 2
     assert CALLS == ["total"]  # numbers and the squares came from the database
     assert again.task_states["numbers"] == "cached"
+
+
+def test_upstream_rows_read_without_their_output_still_give_it(
+    services: Services, settings: Settings
+) -> None:
+    """Resolving a mapped element reads its upstream row without the (possibly large)
+    output; the output reader fetches it once when it needs it."""
+    result = _run(services, settings, args={"n": 3})
+    reader = OutputReader(services.artifacts)
+    with services.db.read() as conn:
+        (light,) = run_store.node_task_runs(conn, result.run_id, ["numbers"], outputs=False)
+        (whole,) = run_store.node_task_runs(conn, result.run_id, ["numbers"])
+        assert light.output == run_store.OUTPUT_NOT_READ
+        assert whole.output == "[0,1,2]"
+        assert reader.value(conn, "squares", light) == [0, 1, 2]
+        (parent,) = run_store.node_task_runs(conn, result.run_id, ["square"], outputs=False)
+        assert parent.output == run_store.OUTPUT_NOT_READ  # the elements' outputs, as a list
+        assert reader.value(conn, "squares", parent) == [0, 1, 4]

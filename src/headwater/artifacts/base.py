@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import itertools
 import json
 import re
 import shutil
 import tempfile
 import threading
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +33,7 @@ ATTEMPTS_DIR = "attempts"
 # mistakes a half-written file for an artifact.
 TEMP_PREFIX = ".headwater-tmp-"
 _HASH_CHUNK_BYTES = 1024 * 1024
+_STAGING_NUMBERS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ class ArtifactStore(ABC):
             if self._staging_root is None:
                 self._staging_root = Path(tempfile.mkdtemp(prefix="headwater-stage-"))
             root = self._staging_root
-        path = root / uuid.uuid4().hex
+        path = root / str(next(_STAGING_NUMBERS))  # unique in this process's staging root
         try:
             yield path
         finally:

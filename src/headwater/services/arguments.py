@@ -88,7 +88,10 @@ def resolve_task_run(
     split = plan.node_args[node_id]
     params = {**plan.param_defaults, **run.args}
     upstream_rows = {
-        row.node_id: row for row in run_store.node_task_runs(conn, run.id, output_nodes(node.args))
+        # Outputs are read through `outputs`, which keeps them parsed: a mapped node's
+        # elements all bind the same upstream output.
+        row.node_id: row
+        for row in run_store.node_task_runs(conn, run.id, output_nodes(node.args), outputs=False)
     }
 
     def value_of(ref: ParamRef | OutputRef) -> Any:

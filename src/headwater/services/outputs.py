@@ -41,8 +41,11 @@ class OutputReader:
             if row.id in self._cache:
                 return self._cache[row.id]
         value: Any
-        if row.output is not None:
-            value = json.loads(row.output)
+        output = row.output
+        if output == run_store.OUTPUT_NOT_READ:  # a row read without it (upstream rows)
+            output = run_store.task_run_output(conn, row.id)
+        if output is not None:
+            value = json.loads(output)
         elif row.is_map_parent:
             children = run_store.map_children(conn, row.run_id, row.node_id)
             value = [self.value(conn, pipeline, child) for child in children]

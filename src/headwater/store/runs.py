@@ -112,6 +112,18 @@ _ADD_REMAINING = Sql(
 _NODE_TASK_RUNS = _two(
     f"SELECT {_TR_FIELDS} FROM task_runs WHERE run_id = :b_run AND {{nodes_in}} AND map_index = -1"
 )
+# An output column left unread: `output` is OUTPUT_NOT_READ where the row has one (JSON is
+# never empty), so a 10,000-element list is not copied out again for each of its elements.
+OUTPUT_NOT_READ = ""
+_TR_FIELDS_NO_OUTPUT = ", ".join(
+    "CASE WHEN output IS NULL THEN NULL ELSE '' END AS output" if name == "output" else name
+    for name in TaskRunRow.__dataclass_fields__
+)
+_NODE_TASK_RUNS_NO_OUTPUT = _two(
+    f"SELECT {_TR_FIELDS_NO_OUTPUT} FROM task_runs"
+    " WHERE run_id = :b_run AND {nodes_in} AND map_index = -1"
+)
+_TASK_RUN_OUTPUT = Sql("SELECT output FROM task_runs WHERE id = :b_id")
 _MAP_CHILDREN = Sql(
     f"SELECT {_TR_FIELDS} FROM task_runs"
     " WHERE run_id = :b_run AND node_id = :b_node AND map_index >= 0 ORDER BY map_index"
@@ -409,10 +421,19 @@ def list_task_runs(conn: Connection, run_id: str) -> list[TaskRunRow]:
     return [_task_run(r) for r in conn.execute(query)]
 
 
-def node_task_runs(conn: Connection, run_id: str, node_ids: Iterable[str]) -> list[TaskRunRow]:
-    """The node-level rows (not map children) of `node_ids` in a run."""
+def node_task_runs(
+    conn: Connection, run_id: str, node_ids: Iterable[str], *, outputs: bool = True
+) -> list[TaskRunRow]:
+    """The node-level rows (not map children) of `node_ids` in a run; with
+    `outputs=False` their `output` is OUTPUT_NOT_READ where they have one."""
     params = {"b_run": run_id, "b_nodes": id_list(conn, list(node_ids))}
-    return [_task_run(r) for r in execute(conn, _NODE_TASK_RUNS, params)]
+    stmt = _NODE_TASK_RUNS if outputs else _NODE_TASK_RUNS_NO_OUTPUT
+    return [_task_run(r) for r in execute(conn, stmt, params)]
+
+
+def task_run_output(conn: Connection, task_run_id: int) -> str | None:
+    row = execute(conn, _TASK_RUN_OUTPUT, {"b_id": task_run_id}).fetchone()
+    return None if row is None else row[0]
 
 
 def map_children(conn: Connection, run_id: str, node_id: str) -> list[TaskRunRow]:
