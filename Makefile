@@ -48,7 +48,8 @@ demo: $(BYTECODE) $(UI_BUNDLE)
 	$(BIN)/headwater run -C examples word_count -p top=5
 	$(BIN)/headwater run -C examples orders_report
 	@echo
-	@echo "Outputs, params.json and logs: examples/.headwater/artifacts/<pipeline>/<task>/<cache key>/"
+	@echo "Files, large outputs and logs: examples/.headwater/artifacts/<pipeline>/<task>/<cache key>/"
+	@echo "(small outputs live in the database; the API and UI show them as output.json and params.json)"
 	@echo "Run 'make demo' again: every task is reused from the cache."
 	@echo "Now serving the examples over HTTP (Ctrl-C to stop): open http://127.0.0.1:$(DEMO_PORT)/ or try:"
 	@echo "  curl -s -X POST 'http://127.0.0.1:$(DEMO_PORT)/api/v1/pipelines/word_count/runs?top=3'"

@@ -72,7 +72,15 @@ def _files(svc: Services, task_run_id: int) -> dict[str, _File]:
         return {}
     store = svc.artifacts
     prefix = store.prefix(found.pipeline, found.task, found.cache_key)
-    complete = store.is_complete(prefix)
+    # A small output is the task run's own, in the database; the store's outputs under
+    # the same key may be another run's (an earlier --force run that wrote files).
+    in_database = (
+        found.state in TASK_RUN_OK
+        and not found.artifact
+        and not found.is_map_parent
+        and found.output is not None
+    )
+    complete = not in_database and store.is_complete(prefix)
     own_logs = {f"{ATTEMPTS_DIR}/{label}/" for label in found.log_labels}
     files = {}
     for info in store.list(prefix):
@@ -81,7 +89,7 @@ def _files(svc: Services, task_run_id: int) -> dict[str, _File]:
             not is_log and complete
         ):
             files[info.name] = _File(prefix, info.name, info.size)
-    if not complete and found.state in TASK_RUN_OK:
+    if in_database:
         for name, data in database_files(found.output, found.args).items():
             files[name] = _File(prefix, name, len(data), data)
     return files

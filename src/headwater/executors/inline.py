@@ -13,7 +13,6 @@ under the same lock that `terminate` takes.
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from typing import Any
 
@@ -27,6 +26,8 @@ class AttemptInterrupted(BaseException):
 
 
 def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
+    import ctypes  # only to stop a task: not on every run's import path
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None
     )
@@ -72,7 +73,8 @@ class _HereExecution(Execution):
             finally:
                 with self._lock:
                     self._running_in = None
-                    _raise_in(threading.get_ident(), None)  # withdraw a late interrupt
+                    if self._stopped:  # withdraw an interrupt that came too late
+                        _raise_in(threading.get_ident(), None)
         except AttemptInterrupted:
             outcome = _interrupted()
         finally:

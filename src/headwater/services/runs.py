@@ -296,6 +296,7 @@ def _node_row(
             "cache_key": old.cache_key,
             "args": old.args,
             "output": old.output,
+            "artifact": old.artifact,
             "waiting_on": 0,
             "ended_at": now,
         }
@@ -316,6 +317,7 @@ def _copy_row(run_id: str, old: TaskRunRow, now: float, limit_keys: str) -> dict
         "cache_key": old.cache_key,
         "args": old.args,
         "output": old.output,
+        "artifact": old.artifact,
         "created_at": now,
         "ended_at": now,
         "limit_keys": limit_keys,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection
 
 from headwater.artifacts import ArtifactInfo
+from headwater.artifacts.base import ATTEMPTS_DIR
 from headwater.domain.states import TASK_RUN_OK, TaskRunState
 from headwater.errors import NotFound
 from headwater.services.context import Services
@@ -141,13 +142,16 @@ def _artifacts(svc: Services, run: RunRow, task_run: TaskRunRow) -> list[Artifac
     if task_run.cache_key is None or task_run.is_map_parent:
         return []
     prefix = svc.artifacts.prefix(run.pipeline, task_run.task, task_run.cache_key)
-    if svc.artifacts.is_complete(prefix):
-        return svc.artifacts.list(prefix)
-    if task_run.state not in TASK_RUN_OK:
+    if task_run.state in TASK_RUN_OK and not task_run.artifact and task_run.output is not None:
+        # A small output: kept in the database, served by the API under the same names
+        # (the store may hold another run's outputs under this key; only logs count).
+        files = database_files(task_run.output, task_run.args)
+        logs = [f for f in svc.artifacts.list(prefix) if f.name.startswith(f"{ATTEMPTS_DIR}/")]
+        kept = [ArtifactInfo(name, len(data), "") for name, data in files.items()]
+        return sorted(kept + logs, key=lambda f: f.name)
+    if not svc.artifacts.is_complete(prefix):
         return []
-    # A small output: kept in the database, served by the API under the same names.
-    files = database_files(task_run.output, task_run.args)
-    return [ArtifactInfo(name, len(data), "") for name, data in sorted(files.items())]
+    return svc.artifacts.list(prefix)
 
 
 def _why_waiting(

@@ -36,6 +36,8 @@ class TaskRunFiles:
     log_labels: list[str]  # of this task run's own attempts, oldest first
     output: str | None = None  # JSON, when small enough to be kept in the database
     args: str | None = None  # JSON
+    artifact: bool = False  # its outputs were committed to the artifact store
+    is_map_parent: bool = False
 
 
 _ATTEMPT_LOGS = (
@@ -59,6 +61,8 @@ _TASK_RUN = (
         task_runs.c.cache_key,
         task_runs.c.output,
         task_runs.c.args,
+        task_runs.c.artifact,
+        task_runs.c.is_map_parent,
         runs.c.pipeline,
     )
     .join(runs, runs.c.id == task_runs.c.run_id)
@@ -101,4 +105,6 @@ def get_task_run_files(conn: Connection, task_run_id: int) -> TaskRunFiles:
         labels,
         row.output,
         row.args,
+        bool(row.artifact),
+        bool(row.is_map_parent),
     )

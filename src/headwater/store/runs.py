@@ -64,6 +64,9 @@ class TaskRunRow:
     error: str | None
     started_at: float | None
     ended_at: float | None
+    # The output (and any files) was committed to the artifact store; if false, a small
+    # output lives only in `output` (see services/outputs).
+    artifact: bool = False
 
     @property
     def label(self) -> str:
@@ -137,14 +140,15 @@ _SET_LOG_LABEL = Sql(
     "UPDATE attempts SET log_label = :log_label WHERE id = :b_id AND state = 'running'"
 )
 _SET_CACHE_KEY = Sql("UPDATE task_runs SET cache_key = :cache_key WHERE id = :b_id")
-# By the cache_key index; the pipeline and task are checked too, as the artifact prefix
-# (pipeline/task/key) would.
+# The newest success with the key, by the (cache_key, id) index; the pipeline and task
+# are checked too, as the artifact prefix (pipeline/task/key) would. Newest, because a
+# forced run replaces what the cache gives for its key, as it replaces an artifact.
 _CACHED_OUTPUT = Sql(
-    "SELECT task_runs.output, task_runs.args FROM task_runs"
+    "SELECT task_runs.output, task_runs.args, task_runs.artifact FROM task_runs"
     " JOIN runs ON runs.id = task_runs.run_id"
     " WHERE task_runs.cache_key = :b_key AND task_runs.task = :b_task"
     " AND runs.pipeline = :b_pipeline AND task_runs.state IN ('succeeded', 'cached')"
-    " AND task_runs.output IS NOT NULL AND NOT task_runs.artifact LIMIT 1"
+    " AND NOT task_runs.is_map_parent ORDER BY task_runs.id DESC LIMIT 1"
 )
 
 
@@ -193,7 +197,7 @@ def _run(row: Sequence[Any]) -> RunRow:
 
 def _task_run(row: Sequence[Any]) -> TaskRunRow:
     """A task run from a row of its columns in TaskRunRow's field order."""
-    (id_, run_id, node_id, map_index, task, state, queue, is_map_parent, *rest) = row
+    (id_, run_id, node_id, map_index, task, state, queue, is_map_parent, *rest, artifact) = row
     return TaskRunRow(
         id_,
         run_id,
@@ -204,6 +208,7 @@ def _task_run(row: Sequence[Any]) -> TaskRunRow:
         queue,
         bool(is_map_parent),
         *rest,
+        bool(artifact),
     )
 
 
@@ -551,11 +556,14 @@ def set_log_location(
 def cached_output(
     conn: Connection, pipeline: str, task: str, cache_key: str
 ) -> tuple[str, str | None] | None:
-    """(output JSON, arguments JSON) of a succeeded task run of `task` in `pipeline`
-    whose output with this cache key is kept in the database; None if there is none."""
+    """(output JSON, arguments JSON) of the newest success of `task` in `pipeline` with
+    this cache key if its output is kept in the database; None if there is none, or if
+    that success was committed to the artifact store (look there)."""
     params = {"b_key": cache_key, "b_task": task, "b_pipeline": pipeline}
     row = execute(conn, _CACHED_OUTPUT, params).fetchone()
-    return None if row is None else (row[0], row[1])
+    if row is None or row[2] or row[0] is None:
+        return None
+    return row[0], row[1]
 
 
 def end_running_attempts(conn: Connection, run_id: str, target: AttemptState, now: Any) -> int:

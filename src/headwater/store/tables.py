@@ -147,8 +147,8 @@ task_runs = sa.Table(
     sa.Index(None, "run_id", "state"),
     # A node's row (map_index -1) or one map element: looked up on every completion.
     sa.Index(None, "run_id", "node_id", "map_index", unique=True),
-    # The cache: a task run whose key has a succeeded output is not run again.
-    sa.Index(None, "cache_key"),
+    # The cache: the newest success with a key gives its output.
+    sa.Index(None, "cache_key", "id"),
 )
 # Claim order is priority first, then age; the partial indexes hold only ready rows,
 # in that order, for workers (by queue) and for one-run local execution (by run).

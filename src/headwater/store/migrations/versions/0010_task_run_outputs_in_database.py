@@ -28,9 +28,9 @@ def upgrade() -> None:
         "UPDATE task_runs SET artifact = true WHERE state IN ('succeeded', 'cached')"
         " AND output IS NOT NULL"
     )
-    op.create_index(op.f("ix_task_runs_cache_key"), "task_runs", ["cache_key"])
+    op.create_index(op.f("ix_task_runs_cache_key_id"), "task_runs", ["cache_key", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_task_runs_cache_key"), table_name="task_runs")
+    op.drop_index(op.f("ix_task_runs_cache_key_id"), table_name="task_runs")
     op.drop_column("task_runs", "artifact")
