@@ -18,13 +18,14 @@ UI_BUNDLE := src/headwater/web/static/dist/app.js
 UI_SOURCES := $(wildcard ui/src/*.js) ui/build.mjs
 NPM := npm --prefix ui --no-audit --no-fund --loglevel=error
 
-.PHONY: demo test test-fast lint format bench clean help
+.PHONY: demo test test-fast lint format bench schema clean help
 
 help:
 	@echo "make demo   - run the example pipelines (SQLite, local artifacts)"
 	@echo "make test   - lint, type-check and run all tests (SQLite and PostgreSQL)"
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - benchmarks (a table of medians)"
+	@echo "make schema - rewrite the SQLite schema snapshot after adding a migration"
 
 $(STAMP): pyproject.toml ui/package.json ui/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +74,12 @@ test-fast: $(BYTECODE) $(UI_BUNDLE)
 
 bench: $(BYTECODE) $(UI_BUNDLE)
 	$(BIN)/python bench/run.py
+
+# A new SQLite database is made from this snapshot of what the migrations build (no
+# Alembic at start-up); tests/integration/test_migrations.py fails when it is stale.
+schema: $(STAMP)
+	$(BIN)/python -m headwater.store.migrate
+	$(BIN)/ruff format src/headwater/store/sqlite_schema.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.headwater ui/node_modules \

@@ -1,15 +1,18 @@
 """Schema migrations on both backends: Alembic builds exactly the tables' metadata,
 `HEAD_REVISION` is Alembic's head, `ensure_schema` is idempotent, a new database is
-created from the metadata (no Alembic) with the same schema the migrations build, and
-an older one is upgraded by Alembic.
+created without Alembic (SQLite from the schema snapshot, PostgreSQL from the metadata)
+with the same schema the migrations build, and an older one is upgraded by Alembic.
 """
 
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +31,7 @@ from headwater.store.migrate import (
     ensure_schema,
     upgrade,
 )
+from headwater.store.sql import Sql, execute
 from headwater.store.tables import metadata, pipelines
 
 # Every table the code defines, plus Alembic's own; compare_metadata below checks
@@ -276,3 +280,74 @@ def test_upgrading_to_0010_keeps_earlier_outputs_cached_from_the_artifact_store(
         ("b", True),
         ("c", False),
     ]
+
+
+# -- the SQLite snapshot (store/sqlite_schema.py, `make schema`) --------------------
+
+
+def test_the_sqlite_snapshot_is_what_the_migrations_make() -> None:
+    from headwater.store import sqlite_schema
+
+    statements, tables = migrate.migrated_sqlite_schema()
+
+    hint = "the SQLite schema snapshot is stale: run `make schema`"
+    assert sqlite_schema.REVISION == HEAD_REVISION, hint
+    assert list(sqlite_schema.STATEMENTS) == statements, hint
+    assert list(sqlite_schema.TABLES) == tables, hint
+
+
+def test_a_new_sqlite_file_gets_exactly_the_migrated_sqlite_master(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Byte for byte the schema SQLite keeps (every CREATE statement, in order), and the
+    revision row, as a database that Alembic migrated from nothing."""
+    new = open_database(f"sqlite:///{tmp_path / 'new.db'}")
+    migrated = open_database(f"sqlite:///{tmp_path / 'migrated.db'}")
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(migrate, "upgrade", _refuse_alembic)
+            ensure_schema(new)
+        upgrade(migrated)
+
+        assert _sqlite_master(new) == _sqlite_master(migrated)
+        assert current_revision_of(new) == current_revision_of(migrated) == HEAD_REVISION
+    finally:
+        new.dispose()
+        migrated.dispose()
+
+
+def _refuse_alembic(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError("ensure_schema ran Alembic on a new database")
+
+
+def _sqlite_master(db: Database) -> list[tuple[str, str, str, str | None]]:
+    with db.read() as conn:
+        rows = execute(conn, Sql("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+        return sorted(tuple(row) for row in rows)
+
+
+def test_a_current_sqlite_database_is_opened_without_sqlalchemy(tmp_path: Path) -> None:
+    """`headwater run` in a project whose database is current: the revision is read on the
+    driver, and nothing else is asked of the database when it opens."""
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    db = open_database(url)
+    ensure_schema(db)
+    db.dispose()
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from headwater.store.engine import open_database\n"
+            "from headwater.store.migrate import ensure_schema\n"
+            f"db = open_database({url!r})\n"
+            "ensure_schema(db)\n"
+            "db.dispose()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+            " ('sqlalchemy', 'alembic')))\n",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert checked.stdout.strip() == "[]", checked.stderr

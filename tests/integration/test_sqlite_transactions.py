@@ -1,4 +1,4 @@
-"""SQLite transactions on per-thread connections (store.engine.ThreadConnections): they
+"""SQLite transactions on per-thread connections (store.sqlite.ThreadConnections): they
 commit, roll back, nest, stay apart per thread, and turn driver errors into the store's."""
 
 from __future__ import annotations
@@ -38,6 +38,21 @@ def test_a_write_commits_statements_from_the_driver_and_from_sqlalchemy(db: Data
         conn.execute(sa.text("INSERT INTO notes (text) VALUES ('core')"))
 
     assert _count(db) == 2
+
+
+def test_sqlalchemy_made_mid_transaction_keeps_what_the_driver_wrote(tmp_path: Path) -> None:
+    """A SQLite file makes its SQLAlchemy engine only when a statement needs it, over the
+    connection a transaction is already using: nothing written before may be lost."""
+    db = open_database(f"sqlite:///{tmp_path}/lazy.db")
+    try:
+        with db.write() as conn:
+            execute(conn, Sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)"))
+            execute(conn, _ADD, {"text": "raw, before SQLAlchemy was loaded"})
+            conn.execute(sa.text("INSERT INTO notes (text) VALUES ('core')"))
+            execute(conn, _ADD, {"text": "raw, after"})
+        assert _count(db) == 3
+    finally:
+        db.dispose()
 
 
 def test_an_error_rolls_back_everything_the_transaction_wrote(db: Database) -> None:

@@ -1,26 +1,41 @@
-"""Schema migrations with Alembic, and the fast check that skips them when current.
+"""Schema migrations with Alembic, and the fast paths that skip them.
 
 Opening a database reads one row (the Alembic revision) and compares it with
-`HEAD_REVISION`; Alembic itself is imported only when there is something to do, so
-`headwater run` starts fast. A test keeps `HEAD_REVISION` equal to Alembic's head.
+`HEAD_REVISION`. A new SQLite database gets its schema from a snapshot of what the
+migrations make (store.sqlite_schema, written by `make schema`), run on the driver: no
+SQLAlchemy, no Alembic, so `headwater run` in a new project starts fast. A new
+PostgreSQL database is created from the table metadata; Alembic itself is imported only
+to upgrade a database made by an older version. Tests keep `HEAD_REVISION` equal to
+Alembic's head, and the snapshot and the metadata equal to the migrations.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from headwater.store.engine import Database
-from headwater.store.tables import metadata
+from headwater.store.sql import Sql, driver_of, execute
+from headwater.store.sqlite import sqlalchemy_connection
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 HEAD_REVISION = "0010"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x68656164  # advisory lock id: concurrent starters migrate one at a time
+_SQLITE_TABLES = Sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+_REVISION = Sql("SELECT version_num FROM alembic_version")
 
 
 def current_revision(conn: Connection) -> str | None:
+    if conn.dialect.name == "sqlite":
+        if "alembic_version" not in _sqlite_tables(conn):
+            return None
+        row = execute(conn, _REVISION).fetchone()
+        return None if row is None else str(row[0])
+    import sqlalchemy as sa
+
     if not sa.inspect(conn).has_table("alembic_version"):
         return None
     return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
@@ -35,17 +50,18 @@ def upgrade(db: Database, revision: str = "head") -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with db.write() as conn:
         _lock_migrations(db, conn)
-        config.attributes["connection"] = conn
+        config.attributes["connection"] = sqlalchemy_connection(conn)
         command.upgrade(config, revision)
 
 
 def ensure_schema(db: Database) -> None:
     """Create or upgrade the schema if it is not current.
 
-    A new, empty database (a fresh project, an in-memory one in a user's pytest) is
-    created from the table metadata and stamped with the head revision: the same schema
-    as the migrations give (a test compares them), without Alembic's start-up cost.
-    Alembic runs only to upgrade a database made by an older version.
+    A new, empty database (a fresh project, an in-memory one in a user's pytest) gets
+    the same schema as the migrations give (tests compare them) without Alembic's
+    start-up cost: SQLite from the snapshot, PostgreSQL from the table metadata, stamped
+    with the head revision. Alembic runs only to upgrade a database made by an older
+    version.
     """
     if not db.is_memory:
         with db.read() as conn:
@@ -56,27 +72,54 @@ def ensure_schema(db: Database) -> None:
         revision = current_revision(conn)
         if revision == HEAD_REVISION:
             return
-        if revision is None and not _has_any_table(conn):
-            # None of the tables exists: no need for a look-up per table before creating it.
-            metadata.create_all(conn, checkfirst=False)
-            _stamp(conn, HEAD_REVISION)
+        if revision is None and _create_new(conn):
             return
     upgrade(db)
+
+
+def _create_new(conn: Connection) -> bool:
+    """Create the schema at the head revision if none of its tables exists yet; False
+    if some do (a database to upgrade) or there is no snapshot of the head revision."""
+    if conn.dialect.name == "sqlite":
+        from headwater.store import sqlite_schema
+
+        if sqlite_schema.REVISION != HEAD_REVISION:
+            return False  # a new migration without a new snapshot: Alembic makes it
+        if _sqlite_tables(conn) & set(sqlite_schema.TABLES):
+            return False
+        driver = driver_of(conn)
+        for statement in sqlite_schema.STATEMENTS:
+            driver.execute(statement)
+        return True
+    import sqlalchemy as sa
+
+    from headwater.store.tables import metadata
+
+    existing = set(sa.inspect(conn).get_table_names())
+    if any(name in existing for name in metadata.tables):
+        return False
+    # None of the tables exists: no need for a look-up per table before creating it.
+    metadata.create_all(conn, checkfirst=False)
+    _stamp(conn, HEAD_REVISION)
+    return True
+
+
+def _sqlite_tables(conn: Connection) -> set[str]:
+    return {name for (name,) in execute(conn, _SQLITE_TABLES)}
 
 
 def _lock_migrations(db: Database, conn: Connection) -> None:
     # SQLite's write transaction is already exclusive; PostgreSQL needs the lock.
     if db.dialect == "postgresql":
+        import sqlalchemy as sa
+
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-
-
-def _has_any_table(conn: Connection) -> bool:
-    existing = set(sa.inspect(conn).get_table_names())
-    return any(name in existing for name in metadata.tables)
 
 
 def _stamp(conn: Connection, revision: str) -> None:
     """The version table exactly as Alembic makes it, so later upgrades carry on."""
+    import sqlalchemy as sa
+
     conn.execute(
         sa.text(
             "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
@@ -84,3 +127,64 @@ def _stamp(conn: Connection, revision: str) -> None:
         )
     )
     conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": revision})
+
+
+# -- the SQLite snapshot ------------------------------------------------------------
+
+
+def migrated_sqlite_schema() -> tuple[list[str], list[str]]:
+    """(statements, table names) that make a new SQLite database exactly as the
+    migrations do: its schema as SQLite keeps it (sqlite_master), tables in creation
+    order then indexes by name (Alembic recreates a table's indexes in no fixed order),
+    then the revision row."""
+    import tempfile
+
+    from headwater.store.engine import open_database
+
+    with tempfile.TemporaryDirectory(prefix="headwater-schema-") as tmp:
+        db = open_database(f"sqlite:///{tmp}/schema.db")
+        try:
+            upgrade(db)
+            with db.read() as conn:
+                rows: list[Any] = execute(
+                    conn,
+                    Sql(
+                        "SELECT type, name, sql FROM sqlite_master"
+                        " WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
+                        " ORDER BY type <> 'table', CASE WHEN type = 'table' THEN rowid END,"
+                        " tbl_name, name"
+                    ),
+                ).fetchall()
+                (revision,) = execute(conn, _REVISION).fetchone()
+        finally:
+            db.dispose()
+    statements = [sql for _, _, sql in rows]
+    statements.append(f"INSERT INTO alembic_version (version_num) VALUES ('{revision}')")
+    return statements, [name for kind, name, _ in rows if kind == "table"]
+
+
+def write_sqlite_snapshot(path: Path = Path(__file__).with_name("sqlite_schema.py")) -> None:
+    """Write store/sqlite_schema.py from the migrations (``make schema``)."""
+    statements, tables = migrated_sqlite_schema()
+    lines = [
+        '"""The schema of a new SQLite database, exactly as the migrations make it.',
+        "",
+        "Written by `make schema` (headwater.store.migrate.write_sqlite_snapshot): do not",
+        'edit. A test fails when it differs from what the migrations make."""',
+        "",
+        "# ruff: noqa: E501",
+        "",
+        f"REVISION = {HEAD_REVISION!r}",
+        "TABLES = (",
+        *(f"    {name!r}," for name in tables),
+        ")",
+        "STATEMENTS = (",
+        *(f"    {statement!r}," for statement in statements),
+        ")",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    write_sqlite_snapshot()

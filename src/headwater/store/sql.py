@@ -4,8 +4,9 @@ Claiming, recording a result and moving a run forward run a dozen small statemen
 task run. Through SQLAlchemy Core each costs ~75 µs of Python before the database sees
 it (cache-key lookup, parameter processing, result set-up); on the driver's cursor the
 same statement costs ~9 µs on SQLite. So the statements of that path are written here
-once, as SQL text, inside the transaction SQLAlchemy opened (`Database.write/read`):
-the engine, pool, transactions and every other query stay SQLAlchemy's.
+once, as SQL text, inside the transaction `Database.write/read` opened. On a SQLite file
+that connection is the driver's own (store.sqlite.ThreadConnection), so a run that
+needs only these statements never imports SQLAlchemy.
 
 A statement is written once with `:name` parameters; for PostgreSQL (psycopg) they
 become `%(name)s`. Where the dialects differ (lists, the clock), a statement gives both
@@ -19,11 +20,12 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from headwater.errors import Contended, StoreUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 _CONTENDED_SQLSTATES = ("40P01", "40001")
@@ -53,10 +55,18 @@ def dialect_of(conn: Connection) -> str:
     return conn.dialect.name
 
 
+def driver_of(conn: Connection) -> Any:
+    """The driver's connection under `conn` (a ThreadConnection's own, or SQLAlchemy's)."""
+    driver = getattr(conn, "driver", None)
+    if driver is None:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+    return driver
+
+
 def execute(conn: Connection, stmt: Sql, params: Mapping[str, Any] | None = None) -> Any:
     """Run `stmt` in `conn`'s transaction; the driver's cursor (rows, rowcount)."""
-    raw = conn.connection.driver_connection
-    assert raw is not None
+    raw = driver_of(conn)
     with _driver_errors():
         return raw.execute(stmt.text(conn.dialect.name), params or {})
 
@@ -65,14 +75,55 @@ def execute_many(conn: Connection, stmt: Sql, rows: Sequence[Mapping[str, Any]])
     """Run `stmt` once per row of parameters, in one driver call."""
     if not rows:
         return
-    raw = conn.connection.driver_connection
-    assert raw is not None
+    raw = driver_of(conn)
     with _driver_errors():
         cursor = raw.cursor()
         try:
             cursor.executemany(stmt.text(conn.dialect.name), rows)
         finally:
             cursor.close()
+
+
+def execute_rows(conn: Connection, text: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run `text`, written in the driver's own positional style (``?`` or ``%s``), once
+    per row of values, in one driver call."""
+    if not rows:
+        return
+    with _driver_errors():
+        cursor = driver_of(conn).cursor()
+        try:
+            cursor.executemany(text, list(rows))
+        finally:
+            cursor.close()
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """True for a broken unique (or other integrity) constraint, from either driver or
+    from SQLAlchemy."""
+    import sqlite3
+    import sys
+
+    if isinstance(exc, sqlite3.IntegrityError):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(exc, psycopg.IntegrityError):
+        return True
+    sa = sys.modules.get("sqlalchemy")
+    return sa is not None and isinstance(exc, sa.exc.IntegrityError)
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """True for an error the database (either driver, or SQLAlchemy) raised."""
+    import sqlite3
+    import sys
+
+    psycopg = sys.modules.get("psycopg")
+    sa = sys.modules.get("sqlalchemy")
+    return (
+        isinstance(exc, sqlite3.Error)
+        or (psycopg is not None and isinstance(exc, psycopg.Error))
+        or (sa is not None and isinstance(exc, sa.exc.SQLAlchemyError))
+    )
 
 
 def id_list(conn: Connection, ids: Sequence[Any]) -> Any:
