@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from headwater import pipeline, task
@@ -152,8 +151,10 @@ def test_concurrent_callers_with_one_key_get_one_run(svc: Services) -> None:
     assert isinstance(results[0], str)
 
 
-def test_a_database_error_fails_its_batch_and_the_writer_carries_on(svc: Services) -> None:
-    fail = _fail_next_run_insert(svc)
+def test_a_database_error_fails_its_batch_and_the_writer_carries_on(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fail = _fail_next_run_insert(monkeypatch)
     fail.set()
     with pytest.raises(StoreUnavailable):
         start_run(svc, "numbers", {"n": 1})
@@ -197,8 +198,10 @@ def test_concurrent_triggers_are_each_answered_and_readable_at_once(client: Test
     assert len({run["id"] for _, run, _ in ok}) == 15
 
 
-def test_a_database_error_is_a_503_problem(svc: Services, client: TestClient) -> None:
-    _fail_next_run_insert(svc).set()
+def test_a_database_error_is_a_503_problem(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_next_run_insert(monkeypatch).set()
     failed = client.post("/api/v1/pipelines/numbers/runs", json={"args": {"n": 1}})
     assert failed.status_code == 503
     assert failed.headers["content-type"].startswith("application/problem+json")
@@ -207,16 +210,18 @@ def test_a_database_error_is_a_503_problem(svc: Services, client: TestClient) ->
     assert again.status_code == 202, again.text
 
 
-def _fail_next_run_insert(svc: Services) -> threading.Event:
+def _fail_next_run_insert(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """An event that, while set, makes the next INSERT INTO runs fail in the database
     (and clears itself)."""
     armed = threading.Event()
+    real = run_store._insert_sql
 
-    @sa.event.listens_for(svc.db.engine, "before_cursor_execute", retval=True)
-    def _fail(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> Any:
-        if armed.is_set() and statement.startswith("INSERT INTO runs "):
+    def failing(dialect: str, table: str, columns: tuple[str, ...]) -> str:
+        sql = real(dialect, table, columns)
+        if armed.is_set() and table == "runs":
             armed.clear()
-            statement = statement.replace("INSERT INTO runs ", "INSERT INTO no_such_table ", 1)
-        return statement, parameters
+            return sql.replace("INSERT INTO runs ", "INSERT INTO no_such_table ", 1)
+        return sql
 
+    monkeypatch.setattr(run_store, "_insert_sql", failing)
     return armed

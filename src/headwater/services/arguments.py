@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.bindings import OutputRef, ParamRef, output_nodes, resolve, select
 from headwater.domain.canonical import cache_key
@@ -18,6 +16,9 @@ from headwater.services.outputs import OutputReader
 from headwater.services.plans import Plan
 from headwater.store import runs as run_store
 from headwater.store.runs import RunRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 def validate_run_args(

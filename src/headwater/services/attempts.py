@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.backoff import retry_delay_seconds
 from headwater.domain.states import AttemptState, TaskRunState
@@ -18,6 +16,9 @@ from headwater.store import claims as claim_store
 from headwater.store import runs as run_store
 from headwater.store.claims import Claim
 from headwater.store.engine import after_commit
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 MAX_TRACEBACK_CHARS = 64 * 1024
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from typing import Any
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from headwater.artifacts import ArtifactStore
 from headwater.store import runs as run_store
 from headwater.store.runs import TaskRunRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 OUTPUT_INLINE_MAX_BYTES = 64 * 1024
 OUTPUT_FILE = "output.json"

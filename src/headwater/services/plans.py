@@ -7,9 +7,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.dag import Graph, build_graph
 from headwater.domain.merge import NodeArgs, split_node_args
@@ -17,6 +15,9 @@ from headwater.domain.spec import PipelineSpec
 from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
 from headwater.store.runs import RunRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 PLAN_CACHE_SIZE = 64
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from headwater.domain.canonical import canonical_json, sha256_hex
 from headwater.domain.states import RunState, TaskRunState
@@ -24,6 +23,9 @@ from headwater.store import backfills as backfill_store
 from headwater.store import claims as claim_store
 from headwater.store import runs as run_store
 from headwater.store.runs import RunRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 Done = tuple[str, int, bool]  # (node id, map index, succeeded)
 

@@ -16,7 +16,6 @@ read as soon as its id is known; in-process workers are woken once per batch.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -24,10 +23,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.canonical import sha256_hex
 from headwater.domain.states import RUN_INITIAL, TASK_RUN_INITIAL, RunState, TaskRunState
@@ -45,6 +41,10 @@ from headwater.services.runs import PreparedRun, new_run_id, prepare_run, write_
 from headwater.store import claims as claim_store
 from headwater.store import runs as run_store
 from headwater.store.pipelines import PipelineRow
+from headwater.store.sql import is_database_error
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,8 @@ class RunWriter:
 
     async def start_async(self, request: dict[str, Any], idempotency_key: str | None = None) -> str:
         """`start` for an event loop: waits without holding a thread."""
+        import asyncio  # only the API awaits; `headwater run` need not load asyncio
+
         return await asyncio.wrap_future(self.submit(request, idempotency_key))
 
     def stop(self) -> None:
@@ -188,7 +190,9 @@ def _write_batch(svc: Services, items: Sequence[Item]) -> tuple[list[Outcome], b
         except (run_store.DuplicateIdempotencyKey, Contended):
             if attempt == BATCH_TRIES - 1:
                 raise
-        except sa.exc.SQLAlchemyError as exc:
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
             raise StoreUnavailable(f"could not create the runs: {exc}") from exc
     raise AssertionError("unreachable")
 

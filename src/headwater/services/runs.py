@@ -6,9 +6,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from headwater.domain.canonical import sha256_hex
 from headwater.domain.problems import Problem
@@ -24,6 +22,9 @@ from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
 from headwater.store.pipelines import PipelineRow
 from headwater.store.runs import AttemptRow, RunRow, TaskRunRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 T = TypeVar("T")
 

@@ -32,7 +32,7 @@ def heartbeat(
     the attempt ids still live. The others were lost or cancelled: stop them."""
     with svc.db.write() as conn:
         live = claim_store.renew_leases(svc.db, conn, attempt_ids, lease_seconds)
-        worker_store.beat(conn, worker_id, len(live), svc.db.now())
+        worker_store.beat(conn, worker_id, len(live))
     return live
 
 

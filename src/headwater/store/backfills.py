@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.states import RunState, TaskRunState, sources_of
 from headwater.errors import NotFound
 from headwater.store.notifications import enqueue_run_end
-from headwater.store.tables import backfills, runs, task_runs
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,17 @@ def _backfill(row: Any) -> BackfillRow:
 
 
 def insert_backfill(conn: Connection, **values: Any) -> None:
+    from headwater.store.tables import backfills
+
     values["args"] = json.dumps(values["args"])
     conn.execute(backfills.insert().values(**values))
 
 
 def get_backfill(conn: Connection, backfill_id: str) -> BackfillRow:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import backfills
+
     row = conn.execute(sa.select(backfills).where(backfills.c.id == backfill_id)).first()
     if row is None:
         raise NotFound(f"no backfill {backfill_id!r}")
@@ -55,11 +60,17 @@ def get_backfill(conn: Connection, backfill_id: str) -> BackfillRow:
 
 
 def list_backfills(conn: Connection, limit: int = 50) -> list[BackfillRow]:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import backfills
+
     query = sa.select(backfills).order_by(backfills.c.created_at.desc()).limit(limit)
     return [_backfill(r) for r in conn.execute(query)]
 
 
 def mark_cancelled(conn: Connection, backfill_id: str, now: float) -> bool:
+    from headwater.store.tables import backfills
+
     result = conn.execute(
         backfills.update()
         .where(backfills.c.id == backfill_id, backfills.c.state == "running")
@@ -69,6 +80,10 @@ def mark_cancelled(conn: Connection, backfill_id: str, now: float) -> bool:
 
 
 def count_run_states(conn: Connection, backfill_id: str) -> dict[str, int]:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import runs
+
     query = (
         sa.select(runs.c.state, sa.func.count())
         .where(runs.c.backfill_id == backfill_id)
@@ -79,6 +94,8 @@ def count_run_states(conn: Connection, backfill_id: str) -> dict[str, int]:
 
 def mark_running(conn: Connection, run_ids: list[str]) -> None:
     """Move queued runs to running (a new backfill's first ones)."""
+    from headwater.store.tables import runs
+
     if run_ids:
         conn.execute(
             runs.update()
@@ -91,6 +108,10 @@ def start_next_queued(conn: Connection, backfill_id: str) -> str | None:
     """Move the backfill's earliest queued run to running; its id, or None if none is
     left. On PostgreSQL, two runs ending at once skip each other's pick (SKIP LOCKED)
     instead of both taking the same queued run."""
+    import sqlalchemy as sa
+
+    from headwater.store.tables import runs
+
     pick = (
         sa.select(runs.c.id)
         .where(runs.c.backfill_id == backfill_id, runs.c.state == RunState.QUEUED.value)
@@ -111,6 +132,10 @@ def start_next_queued(conn: Connection, backfill_id: str) -> str | None:
 
 def cancel_queued_runs(conn: Connection, backfill_id: str, now: float) -> int:
     """Cancel the backfill's queued runs (none of their task runs was ever ready)."""
+    import sqlalchemy as sa
+
+    from headwater.store.tables import runs, task_runs
+
     queued = sa.select(runs.c.id).where(
         runs.c.backfill_id == backfill_id, runs.c.state == RunState.QUEUED.value
     )
@@ -133,6 +158,10 @@ def cancel_queued_runs(conn: Connection, backfill_id: str, now: float) -> int:
 
 
 def list_run_ids(conn: Connection, backfill_id: str, states: tuple[RunState, ...]) -> list[str]:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import runs
+
     query = sa.select(runs.c.id).where(
         runs.c.backfill_id == backfill_id, runs.c.state.in_([s.value for s in states])
     )

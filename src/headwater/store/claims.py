@@ -11,16 +11,15 @@ import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.states import AttemptState, TaskRunState
 from headwater.store import limits as limit_store
 from headwater.store.engine import Database, transaction_notes
 from headwater.store.sql import NOW, Sql, execute, id_list
-from headwater.store.tables import attempts, task_runs
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,10 @@ class Claim:
 def _candidates(dialect: str, now_sql: str, by_queue: bool, by_run: bool) -> Any:
     """With concurrency limits: the first ready task runs and their limit keys, to be
     checked against free slots before any is marked running (built once per shape)."""
+    import sqlalchemy as sa
+
+    from headwater.store.tables import task_runs
+
     now: Any = sa.literal_column(now_sql)
     ready = sa.select(task_runs.c.id).where(
         task_runs.c.state == TaskRunState.READY.value, task_runs.c.available_at <= now
@@ -72,6 +75,7 @@ def _claim_sql(by_queue: bool, by_run: bool) -> Sql:
     statement: SQLite holds the write lock already (BEGIN IMMEDIATE); PostgreSQL locks
     the chosen rows skipping those other claimers hold, so they never wait on each other
     nor take the same row. The UPDATE is conditional on the row still being ready."""
+
     where = ["state = 'ready'", "available_at <= {now}"]
     if by_queue:
         where.append("queue IN {queues}")
@@ -234,6 +238,8 @@ def renew_leases(
 ) -> set[int]:
     """Extend the leases of `attempt_ids` in one statement; the ids still live.
     An id missing from the answer was lost or cancelled: its worker must stop it."""
+    from headwater.store.tables import attempts
+
     if not attempt_ids:
         return set()
     result = conn.execute(
@@ -249,6 +255,10 @@ def expired_attempts(db: Database, conn: Connection, limit: int) -> list[tuple[C
     """Running attempts whose lease has passed (by the database clock), locked so that
     reapers in other processes skip them (PostgreSQL) or wait their turn (SQLite); each
     with its batch id, if it was claimed in a batch of quick attempts."""
+    import sqlalchemy as sa
+
+    from headwater.store.tables import attempts, task_runs
+
     query = (
         sa.select(
             attempts.c.id,
@@ -280,6 +290,8 @@ def expired_attempts(db: Database, conn: Connection, limit: int) -> list[tuple[C
 
 def release_for_retry(conn: Connection, task_run_id: int) -> None:
     """A released attempt does not count against the task's retries."""
+    from headwater.store.tables import task_runs
+
     conn.execute(
         task_runs.update()
         .where(task_runs.c.id == task_run_id)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from headwater.domain.states import AttemptState
 from headwater.store.engine import Database
 from headwater.store.sql import Sql, execute
-from headwater.store.tables import attempts, limit_slots, limits
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 
 KEY_KINDS = ("pipeline", "task", "queue", "tag")
 
@@ -31,6 +32,10 @@ class LimitRow:
 
 
 def set_limit(conn: Connection, key: str, max_running: int, now: float) -> None:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import limit_slots, limits
+
     exists = conn.execute(sa.select(limits.c.key).where(limits.c.key == key)).first()
     if exists:
         conn.execute(
@@ -53,11 +58,17 @@ def set_limit(conn: Connection, key: str, max_running: int, now: float) -> None:
 
 
 def delete_limit(conn: Connection, key: str) -> bool:
+    from headwater.store.tables import limit_slots, limits
+
     conn.execute(limit_slots.delete().where(limit_slots.c.key == key))
     return conn.execute(limits.delete().where(limits.c.key == key)).rowcount == 1
 
 
 def _held() -> sa.ColumnElement[bool]:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import attempts, limit_slots
+
     running = sa.select(attempts.c.id).where(
         attempts.c.id == limit_slots.c.attempt_id, attempts.c.state == AttemptState.RUNNING.value
     )
@@ -65,6 +76,10 @@ def _held() -> sa.ColumnElement[bool]:
 
 
 def list_limits(conn: Connection) -> list[LimitRow]:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import limit_slots, limits
+
     held = (
         sa.select(limit_slots.c.key, sa.func.count().label("n"))
         .where(_held())
@@ -109,6 +124,10 @@ class SlotTaker:
         return got
 
     def _free_slot(self, key: str) -> int | None:
+        import sqlalchemy as sa
+
+        from headwater.store.tables import limit_slots
+
         query = (
             sa.select(limit_slots.c.slot)
             .where(
@@ -125,8 +144,7 @@ class SlotTaker:
 
     def assign(self, slots: Sequence[tuple[str, int]], attempt_id: int) -> None:
         for key, slot in slots:
-            self.conn.execute(
-                limit_slots.update()
-                .where(limit_slots.c.key == key, limit_slots.c.slot == slot)
-                .values(attempt_id=attempt_id)
-            )
+            execute(self.conn, _ASSIGN, {"attempt": attempt_id, "key": key, "slot": slot})
+
+
+_ASSIGN = Sql("UPDATE limit_slots SET attempt_id = :attempt WHERE key = :key AND slot = :slot")

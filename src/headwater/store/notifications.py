@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from typing import TYPE_CHECKING, Any
 
 from headwater.errors import NotFound
 from headwater.store.pipelines import insert_ignoring_conflicts
-from headwater.store.tables import notification_deliveries, notifications
+from headwater.store.sql import Sql, execute, execute_many
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Row
 
 DELIVERY_STATES = ("pending", "delivered", "failed")
 
@@ -77,6 +77,10 @@ def _stored(values: dict[str, Any]) -> dict[str, Any]:
 
 def save_notification(conn: Connection, values: dict[str, Any], now: float) -> int:
     """Create the notification named ``values["name"]``, or redefine it; its id."""
+    import sqlalchemy as sa
+
+    from headwater.store.tables import notifications
+
     stored = _stored(values)
     conn.execute(
         insert_ignoring_conflicts(conn.dialect.name, notifications, ["name"]).values(
@@ -96,11 +100,19 @@ def save_notification(conn: Connection, values: dict[str, Any], now: float) -> i
 
 
 def list_notifications(conn: Connection) -> list[NotificationRow]:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import notifications
+
     query = sa.select(notifications).order_by(notifications.c.name)
     return [_notification(r) for r in conn.execute(query)]
 
 
 def get_notification(conn: Connection, notification_id: int) -> NotificationRow:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import notifications
+
     row = conn.execute(
         sa.select(notifications).where(notifications.c.id == notification_id)
     ).first()
@@ -110,6 +122,8 @@ def get_notification(conn: Connection, notification_id: int) -> NotificationRow:
 
 
 def delete_notification(conn: Connection, notification_id: int) -> None:
+    from headwater.store.tables import notification_deliveries, notifications
+
     get_notification(conn, notification_id)
     # Deliveries go too (ON DELETE CASCADE is not enforced by every SQLite connection).
     conn.execute(
@@ -121,6 +135,8 @@ def delete_notification(conn: Connection, notification_id: int) -> None:
 
 
 def set_enabled(conn: Connection, notification_id: int, enabled: bool, now: float) -> None:
+    from headwater.store.tables import notifications
+
     get_notification(conn, notification_id)
     conn.execute(
         notifications.update()
@@ -129,34 +145,37 @@ def set_enabled(conn: Connection, notification_id: int, enabled: bool, now: floa
     )
 
 
+_WANT_ENDS = Sql(
+    "SELECT id, events FROM notifications"
+    " WHERE enabled = :yes AND (pipeline IS NULL OR pipeline = :pipeline)"
+)
+_INSERT_DELIVERY = Sql(
+    "INSERT INTO notification_deliveries"
+    " (notification_id, run_id, event, state, attempts, next_attempt_at, log, created_at)"
+    " VALUES (:notification_id, :run_id, :event, 'pending', 0, :now, '[]', :now)"
+)
+
+
 def enqueue_run_end(conn: Connection, run_id: str, pipeline: str, state: str, now: float) -> int:
     """Write one pending delivery per enabled notification that wants this run's end; how
     many. Called in the transaction that ends the run (the outbox), so a delivery exists
-    exactly when the run's final state is committed."""
-    query = sa.select(notifications.c.id, notifications.c.events).where(
-        notifications.c.enabled.is_(True),
-        sa.or_(notifications.c.pipeline.is_(None), notifications.c.pipeline == pipeline),
-    )
+    exactly when the run's final state is committed. Hand-written statements: this runs
+    at the end of every run (see headwater.store.sql)."""
     wanted = [
-        row.id
-        for row in conn.execute(query)
-        if state in (events := json.loads(row.events)) or "finished" in events
-    ]
-    if wanted:
-        conn.execute(
-            notification_deliveries.insert(),
-            [
-                {
-                    "notification_id": notification_id,
-                    "run_id": run_id,
-                    "event": state,
-                    "state": "pending",
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for notification_id in wanted
-            ],
+        notification_id
+        for notification_id, events_json in execute(
+            conn, _WANT_ENDS, {"yes": True, "pipeline": pipeline}
         )
+        if state in (events := json.loads(events_json)) or "finished" in events
+    ]
+    execute_many(
+        conn,
+        _INSERT_DELIVERY,
+        [
+            {"notification_id": notification_id, "run_id": run_id, "event": state, "now": now}
+            for notification_id in wanted
+        ],
+    )
     return len(wanted)
 
 
@@ -166,6 +185,10 @@ def claim_due_deliveries(
     """Pending deliveries whose time has come, claimed for `claim_seconds` by this
     process: another delivery loop skips them until the claim lapses (if this one dies
     mid-send, the delivery is retried: at least once)."""
+    import sqlalchemy as sa
+
+    from headwater.store.tables import notification_deliveries
+
     unclaimed = sa.or_(
         notification_deliveries.c.claimed_until.is_(None),
         notification_deliveries.c.claimed_until < now,
@@ -206,6 +229,8 @@ def record_try(
     now: float,
 ) -> None:
     """Log one try; the delivery is delivered, pending again at `retry_at`, or failed."""
+    from headwater.store.tables import notification_deliveries
+
     state = "delivered" if delivered else ("pending" if retry_at is not None else "failed")
     log = [*_current_log(conn, delivery.id), entry]
     conn.execute(
@@ -223,6 +248,10 @@ def record_try(
 
 
 def _current_log(conn: Connection, delivery_id: int) -> list[dict[str, Any]]:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import notification_deliveries
+
     text = conn.execute(
         sa.select(notification_deliveries.c.log).where(notification_deliveries.c.id == delivery_id)
     ).scalar_one()
@@ -238,6 +267,10 @@ def list_deliveries(
     state: str | None = None,
 ) -> list[DeliveryRow]:
     """The notification's deliveries, newest first."""
+    import sqlalchemy as sa
+
+    from headwater.store.tables import notification_deliveries
+
     query = sa.select(notification_deliveries).where(
         notification_deliveries.c.notification_id == notification_id
     )

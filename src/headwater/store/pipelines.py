@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.canonical import canonical_json
 from headwater.domain.spec import PipelineSpec
 from headwater.errors import NotFound
-from headwater.store.tables import pipeline_versions, pipelines
+from headwater.store.sql import Sql, execute
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -31,36 +32,39 @@ class VersionRow:
     created_at: float
 
 
+# Registering a pipeline and reading it back are on every `headwater run`: hand-written
+# statements on the driver (see headwater.store.sql).
+_INSERT_PIPELINE = Sql(
+    "INSERT INTO pipelines (name, origin, enabled, created_at, updated_at)"
+    " VALUES (:name, :origin, :enabled, :now, :now) ON CONFLICT (name) DO NOTHING"
+)
+_INSERT_VERSION = Sql(
+    "INSERT INTO pipeline_versions (pipeline, content_hash, spec, created_at)"
+    " VALUES (:name, :hash, :spec, :now) ON CONFLICT (pipeline, content_hash) DO NOTHING"
+)
+_VERSION_ID = Sql(
+    "SELECT id FROM pipeline_versions WHERE pipeline = :name AND content_hash = :hash"
+)
+_SET_CURRENT = Sql(
+    "UPDATE pipelines SET current_version_id = :version, updated_at = :now, origin = :origin,"
+    " deleted_at = NULL WHERE name = :name"
+)
+_SPEC = Sql("SELECT spec FROM pipeline_versions WHERE id = :id")
+_FIND_PIPELINE = Sql(
+    "SELECT name, current_version_id, origin, enabled, deleted_at FROM pipelines WHERE name = :name"
+)
+
+
 def save_version(conn: Connection, spec: PipelineSpec, origin: str, now: float) -> int:
     """Store `spec` as the pipeline's current version; the id of its (new or old) row.
 
     Several workers of one project register the same specs as they start, at the same
     time: inserts that would collide do nothing instead of failing."""
-    dialect = conn.dialect.name
-    conn.execute(
-        insert_ignoring_conflicts(dialect, pipelines, ["name"]).values(
-            name=spec.name, origin=origin, enabled=True, created_at=now, updated_at=now
-        )
-    )
-    conn.execute(
-        insert_ignoring_conflicts(dialect, pipeline_versions, ["pipeline", "content_hash"]).values(
-            pipeline=spec.name,
-            content_hash=spec.content_hash,
-            spec=canonical_json(spec.to_json_dict()),
-            created_at=now,
-        )
-    )
-    version_id = conn.execute(
-        sa.select(pipeline_versions.c.id).where(
-            pipeline_versions.c.pipeline == spec.name,
-            pipeline_versions.c.content_hash == spec.content_hash,
-        )
-    ).scalar_one()
-    conn.execute(
-        pipelines.update()
-        .where(pipelines.c.name == spec.name)
-        .values(current_version_id=version_id, updated_at=now, origin=origin, deleted_at=None)
-    )
+    names = {"name": spec.name, "hash": spec.content_hash, "now": now}
+    execute(conn, _INSERT_PIPELINE, {**names, "origin": origin, "enabled": True})
+    execute(conn, _INSERT_VERSION, {**names, "spec": canonical_json(spec.to_json_dict())})
+    (version_id,) = execute(conn, _VERSION_ID, names).fetchone()
+    execute(conn, _SET_CURRENT, {**names, "version": version_id, "origin": origin})
     return int(version_id)
 
 
@@ -76,21 +80,19 @@ def insert_ignoring_conflicts(dialect: str, table: sa.Table, keys: list[str]) ->
 
 
 def load_spec(conn: Connection, version_id: int) -> PipelineSpec:
-    text = conn.execute(
-        sa.select(pipeline_versions.c.spec).where(pipeline_versions.c.id == version_id)
-    ).scalar()
-    if text is None:
+    row = execute(conn, _SPEC, {"id": version_id}).fetchone()
+    if row is None:
         raise NotFound(f"no pipeline version {version_id}")
-    return PipelineSpec.model_validate(json.loads(text))
-
-
-_FIND_PIPELINE = sa.select(pipelines).where(pipelines.c.name == sa.bindparam("b_name"))
+    return PipelineSpec.model_validate(json.loads(row[0]))
 
 
 def find_pipeline(conn: Connection, name: str) -> PipelineRow | None:
     """The pipeline named `name`, deleted or not; None if there never was one."""
-    row = conn.execute(_FIND_PIPELINE, {"b_name": name}).first()
-    return _pipeline_row(row) if row is not None else None
+    row = execute(conn, _FIND_PIPELINE, {"name": name}).fetchone()
+    if row is None:
+        return None
+    name, version_id, origin, enabled, deleted_at = row
+    return PipelineRow(name, version_id, origin, bool(enabled), deleted_at)
 
 
 def get_pipeline(conn: Connection, name: str) -> PipelineRow:
@@ -102,6 +104,10 @@ def get_pipeline(conn: Connection, name: str) -> PipelineRow:
 
 
 def list_pipelines(conn: Connection) -> list[PipelineRow]:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import pipelines
+
     rows = conn.execute(
         sa.select(pipelines).where(pipelines.c.deleted_at.is_(None)).order_by(pipelines.c.name)
     )
@@ -109,12 +115,16 @@ def list_pipelines(conn: Connection) -> list[PipelineRow]:
 
 
 def set_enabled(conn: Connection, name: str, enabled: bool, now: float) -> None:
+    from headwater.store.tables import pipelines
+
     conn.execute(
         pipelines.update().where(pipelines.c.name == name).values(enabled=enabled, updated_at=now)
     )
 
 
 def mark_deleted(conn: Connection, name: str, now: float) -> None:
+    from headwater.store.tables import pipelines
+
     conn.execute(
         pipelines.update().where(pipelines.c.name == name).values(deleted_at=now, updated_at=now)
     )
@@ -122,6 +132,10 @@ def mark_deleted(conn: Connection, name: str, now: float) -> None:
 
 def list_versions(conn: Connection, name: str) -> list[VersionRow]:
     """The pipeline's versions, newest first."""
+    import sqlalchemy as sa
+
+    from headwater.store.tables import pipeline_versions
+
     rows = conn.execute(
         sa.select(
             pipeline_versions.c.id, pipeline_versions.c.content_hash, pipeline_versions.c.created_at

@@ -11,16 +11,16 @@ import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.states import AttemptState, RunState, TaskRunState, sources_of
 from headwater.errors import Conflict, NotFound
 from headwater.store.notifications import enqueue_run_end
-from headwater.store.sql import Sql, execute, id_list
-from headwater.store.tables import attempts, runs, task_runs
+from headwater.store.sql import Sql, execute, execute_rows, id_list, is_unique_violation
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,25 @@ class AttemptRow:
     log_label: str | None
 
 
-_TR_COLS = [task_runs.c[name] for name in TaskRunRow.__dataclass_fields__]
-_RUN_COLS = [runs.c[name] for name in RunRow.__dataclass_fields__]
+@functools.cache
+def _tr_cols() -> list[sa.ColumnElement[Any]]:
+    from headwater.store.tables import task_runs
+
+    return [task_runs.c[name] for name in TaskRunRow.__dataclass_fields__]
+
+
+@functools.cache
+def _run_cols() -> list[sa.ColumnElement[Any]]:
+    from headwater.store.tables import runs
+
+    return [runs.c[name] for name in RunRow.__dataclass_fields__]
+
 
 # The hot statements (every claim, result and step of a run) are hand-written SQL run on
 # the driver's cursor: see headwater.store.sql for why.
 _RUN_FIELDS = ", ".join(RunRow.__dataclass_fields__)
 _TR_FIELDS = ", ".join(TaskRunRow.__dataclass_fields__)
+_ATTEMPT_FIELDS = ", ".join(AttemptRow.__dataclass_fields__)
 _NODES_IN = ("node_id IN (SELECT value FROM json_each(:b_nodes))", "node_id = ANY(:b_nodes)")
 
 
@@ -150,6 +162,8 @@ _CACHED_OUTPUT = Sql(
     " AND runs.pipeline = :b_pipeline AND task_runs.state IN ('succeeded', 'cached')"
     " AND NOT task_runs.is_map_parent ORDER BY task_runs.id DESC LIMIT 1"
 )
+_LIST_TASK_RUNS = Sql(f"SELECT {_TR_FIELDS} FROM task_runs WHERE run_id = :b_run ORDER BY id")
+_LIST_ATTEMPTS = Sql(f"SELECT {_ATTEMPT_FIELDS} FROM attempts WHERE run_id = :b_run ORDER BY id")
 
 
 @functools.lru_cache(maxsize=256)
@@ -172,13 +186,19 @@ def _is_plain(values: dict[str, Any]) -> bool:
     return all(isinstance(v, _is_plain_types) for v in values.values())
 
 
-_FIND_BY_KEYS = sa.select(runs.c.idempotency_key, runs.c.id, runs.c.request_hash).where(
-    runs.c.idempotency_key.in_(sa.bindparam("b_keys", expanding=True))
-)
+@functools.cache
+def _find_by_keys() -> Any:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import runs
+
+    return sa.select(runs.c.idempotency_key, runs.c.id, runs.c.request_hash).where(
+        runs.c.idempotency_key.in_(sa.bindparam("b_keys", expanding=True))
+    )
 
 
 def _run(row: Sequence[Any]) -> RunRow:
-    """A run from a row of its columns in RunRow's field order (_RUN_COLS, _RUN_FIELDS)."""
+    """A run from a row of its columns in RunRow's field order (_run_cols, _RUN_FIELDS)."""
     (id_, pipeline, version_id, state, args, task_args, force, *rest) = row
     return RunRow(
         id_,
@@ -212,21 +232,10 @@ def _task_run(row: Sequence[Any]) -> TaskRunRow:
     )
 
 
-def _attempt(row: Row[Any]) -> AttemptRow:
-    return AttemptRow(
-        row.id,
-        row.task_run_id,
-        row.run_id,
-        row.number,
-        AttemptState(row.state),
-        row.worker_id,
-        row.started_at,
-        row.ended_at,
-        row.error_type,
-        row.error_message,
-        row.traceback,
-        row.log_label,
-    )
+def _attempt(row: Sequence[Any]) -> AttemptRow:
+    """An attempt from a row of its columns in AttemptRow's field order."""
+    (id_, task_run_id, run_id, number, state, *rest) = row
+    return AttemptRow(id_, task_run_id, run_id, number, AttemptState(state), *rest)
 
 
 # -- runs ---------------------------------------------------------------------------
@@ -237,6 +246,10 @@ class DuplicateIdempotencyKey(Conflict):
 
 
 def insert_run(conn: Connection, **values: Any) -> None:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import runs
+
     values.setdefault("state", RunState.RUNNING.value)
     for key in ("args", "task_args", "tags"):
         values[key] = json.dumps(values[key])
@@ -251,6 +264,8 @@ def insert_run(conn: Connection, **values: Any) -> None:
 
 def insert_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert many runs in one executemany (a backfill); every row gives the same keys."""
+    from headwater.store.tables import runs
+
     if not rows:
         return
     encoded = [
@@ -316,26 +331,32 @@ def insert_new_runs(
         return
     dialect = conn.dialect.name
     try:
-        conn.exec_driver_sql(_insert_sql(dialect, "runs", NEW_RUN_COLUMNS), list(run_rows))
-    except sa.exc.IntegrityError as exc:
-        if all(row[NEW_RUN_COLUMNS.index("idempotency_key")] is None for row in run_rows):
+        execute_rows(conn, _insert_sql(dialect, "runs", NEW_RUN_COLUMNS), run_rows)
+    except Exception as exc:
+        if not is_unique_violation(exc) or all(
+            row[NEW_RUN_COLUMNS.index("idempotency_key")] is None for row in run_rows
+        ):
             raise
         raise DuplicateIdempotencyKey() from exc
     if task_run_rows:
         sql = _insert_sql(dialect, "task_runs", NEW_TASK_RUN_COLUMNS)
-        conn.exec_driver_sql(sql, list(task_run_rows))
+        execute_rows(conn, sql, task_run_rows)
 
 
 def find_runs_by_keys(conn: Connection, keys: Iterable[str]) -> dict[str, tuple[str, str]]:
     """{idempotency key: (run id, request hash)} of the runs started with these keys."""
     return {
         row.idempotency_key: (row.id, row.request_hash)
-        for row in conn.execute(_FIND_BY_KEYS, {"b_keys": list(keys)})
+        for row in conn.execute(_find_by_keys(), {"b_keys": list(keys)})
     }
 
 
 def find_run_by_key(conn: Connection, idempotency_key: str) -> tuple[str, str] | None:
     """(run id, request hash) of the run started with this key, if any."""
+    import sqlalchemy as sa
+
+    from headwater.store.tables import runs
+
     row = conn.execute(
         sa.select(runs.c.id, runs.c.request_hash).where(runs.c.idempotency_key == idempotency_key)
     ).first()
@@ -362,7 +383,13 @@ def list_runs(
 ) -> list[RunRow]:
     """Newest first. `before_id` continues a listing after that run (a cursor): run ids
     sort by creation time, so (created_at, id) is a total, stable order."""
-    query = sa.select(*_RUN_COLS).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+    import sqlalchemy as sa
+
+    from headwater.store.tables import runs
+
+    query = (
+        sa.select(*_run_cols()).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+    )
     if pipeline:
         query = query.where(runs.c.pipeline == pipeline)
     if state:
@@ -394,15 +421,12 @@ def finish_run(conn: Connection, run_id: str, target: RunState, now: float) -> b
     """Give the run its final state; False if it had ended already. The same
     transaction writes the outbox rows of the notifications that want to hear of this
     end, so they exist exactly when the final state is committed, whoever ended it."""
-    ended = conn.execute(
-        runs.update()
-        .where(runs.c.id == run_id, runs.c.state.in_(sources_of(target)))
-        .values(state=target.value, ended_at=now)
-        .returning(runs.c.pipeline)
-    ).first()
+    params = {"b_run": run_id, "state": target.value, "ended_at": now}
+    stmt = _update_sql("runs", "id = :b_run", target, ("ended_at",), " RETURNING pipeline")
+    ended = execute(conn, stmt, params).fetchone()
     if ended is None:
         return False
-    enqueue_run_end(conn, run_id, ended.pipeline, target.value, now)
+    enqueue_run_end(conn, run_id, ended[0], target.value, now)
     return True
 
 
@@ -414,6 +438,8 @@ def insert_task_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
     An executemany INSERT takes its column list from the first row, so rows are sent in
     groups of one shape; otherwise a later row's extra values would be dropped."""
+    from headwater.store.tables import task_runs
+
     shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
     for row in rows:
         shapes.setdefault(frozenset(row), []).append(row)
@@ -422,8 +448,7 @@ def insert_task_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def list_task_runs(conn: Connection, run_id: str) -> list[TaskRunRow]:
-    query = sa.select(*_TR_COLS).where(task_runs.c.run_id == run_id).order_by(task_runs.c.id)
-    return [_task_run(r) for r in conn.execute(query)]
+    return [_task_run(r) for r in execute(conn, _LIST_TASK_RUNS, {"b_run": run_id})]
 
 
 def node_task_runs(
@@ -453,6 +478,8 @@ def transition_task_run(
         stmt = _update_sql("task_runs", "id = :b_id", target, tuple(sorted(values)))
         params = {"b_id": task_run_id, "state": target.value, **values}
         return int(execute(conn, stmt, params).rowcount) == 1
+    from headwater.store.tables import task_runs
+
     result = conn.execute(
         task_runs.update()
         .where(task_runs.c.id == task_run_id, task_runs.c.state.in_(sources_of(target)))
@@ -496,6 +523,8 @@ def decrement_waiting(
 
 def cancel_open_task_runs(conn: Connection, run_id: str, now: Any) -> int:
     """Cancel every task run of the run that has not ended; how many were cancelled."""
+    from headwater.store.tables import task_runs
+
     target = TaskRunState.CANCELLED
     result = conn.execute(
         task_runs.update()
@@ -506,20 +535,21 @@ def cancel_open_task_runs(conn: Connection, run_id: str, now: Any) -> int:
 
 
 def any_task_run_in(conn: Connection, run_id: str, states: Iterable[TaskRunState]) -> bool:
-    query = (
-        sa.select(task_runs.c.id)
-        .where(task_runs.c.run_id == run_id, task_runs.c.state.in_([s.value for s in states]))
-        .limit(1)
-    )
-    return conn.execute(query).first() is not None
+    stmt = _any_task_run_in_sql(frozenset(states))
+    return execute(conn, stmt, {"b_run": run_id}).fetchone() is not None
+
+
+@functools.cache
+def _any_task_run_in_sql(states: frozenset[TaskRunState]) -> Sql:
+    listed = _states(sorted(states, key=lambda s: s.value)) or "NULL"
+    return Sql(f"SELECT id FROM task_runs WHERE run_id = :b_run AND state IN ({listed}) LIMIT 1")
 
 
 # -- attempts -----------------------------------------------------------------------
 
 
 def list_attempts(conn: Connection, run_id: str) -> list[AttemptRow]:
-    query = sa.select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.id)
-    return [_attempt(r) for r in conn.execute(query)]
+    return [_attempt(r) for r in execute(conn, _LIST_ATTEMPTS, {"b_run": run_id})]
 
 
 def finish_attempt(
@@ -532,6 +562,8 @@ def finish_attempt(
         stmt = _update_sql("attempts", "id = :b_id", target, tuple(sorted(values)))
         params = {"b_id": attempt_id, "state": target.value, **values}
         return int(execute(conn, stmt, params).rowcount) == 1
+    from headwater.store.tables import attempts
+
     values["state"] = target.value
     result = conn.execute(
         attempts.update()
@@ -567,6 +599,8 @@ def cached_output(
 
 
 def end_running_attempts(conn: Connection, run_id: str, target: AttemptState, now: Any) -> int:
+    from headwater.store.tables import attempts
+
     result = conn.execute(
         attempts.update()
         .where(attempts.c.run_id == run_id, attempts.c.state.in_(sources_of(target)))
@@ -577,6 +611,10 @@ def end_running_attempts(conn: Connection, run_id: str, target: AttemptState, no
 
 def count_states(conn: Connection, run_id: str) -> dict[str, int]:
     """How many task runs of the run are in each state (map parents left out)."""
+    import sqlalchemy as sa
+
+    from headwater.store.tables import task_runs
+
     query = (
         sa.select(task_runs.c.state, sa.func.count())
         .where(task_runs.c.run_id == run_id, task_runs.c.is_map_parent == sa.false())
@@ -586,6 +624,10 @@ def count_states(conn: Connection, run_id: str) -> dict[str, int]:
 
 
 def running_labels(conn: Connection, run_id: str, limit: int) -> list[str]:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import task_runs
+
     query = (
         sa.select(task_runs.c.node_id, task_runs.c.map_index)
         .where(
@@ -601,6 +643,8 @@ def running_labels(conn: Connection, run_id: str, limit: int) -> list[str]:
 
 def cancel_open_children(conn: Connection, run_id: str, node_id: str, now: Any) -> int:
     """Cancel the unfinished map children of a node; how many were cancelled."""
+    from headwater.store.tables import task_runs
+
     target = TaskRunState.CANCELLED
     result = conn.execute(
         task_runs.update()
@@ -618,6 +662,8 @@ def cancel_open_children(conn: Connection, run_id: str, node_id: str, now: Any) 
 def end_task_run_attempts(
     conn: Connection, task_run_ids: Sequence[int], target: AttemptState, now: Any
 ) -> int:
+    from headwater.store.tables import attempts
+
     result = conn.execute(
         attempts.update()
         .where(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from headwater.store.sql import NOW, Sql, execute
 
-from headwater.store.tables import workers
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 
 RUNNING, STOPPING, STOPPED, DEAD = "running", "stopping", "stopped", "dead"
 
@@ -29,6 +30,25 @@ class WorkerRow:
     stopped_at: float | None
 
 
+# A worker registers, beats and stops in every `headwater run`: hand-written statements
+# on the driver (see headwater.store.sql).
+_REGISTER = Sql(
+    "INSERT INTO workers"
+    " (id, host, pid, queues, concurrency, state, started_at, heartbeat_at, running)"
+    " VALUES (:id, :host, :pid, :queues, :concurrency, :state, :now, :now, 0)"
+)
+_BEAT = (
+    "UPDATE workers SET heartbeat_at = {now}, running = :running,"
+    " state = CASE WHEN state = 'dead' THEN 'running' ELSE state END"
+    " WHERE id = :id AND state IN ('running', 'stopping', 'dead')"
+)
+_BEAT_SQL = Sql(_BEAT.format(now=NOW["sqlite"]), _BEAT.format(now=NOW["postgresql"]))
+_SET_STATE = Sql("UPDATE workers SET state = :state WHERE id = :id")
+_SET_STOPPED = Sql(
+    "UPDATE workers SET state = :state, stopped_at = :now, running = 0 WHERE id = :id"
+)
+
+
 def register(
     conn: Connection,
     *,
@@ -39,43 +59,34 @@ def register(
     concurrency: int,
     now: float,
 ) -> None:
-    conn.execute(
-        workers.insert().values(
-            id=worker_id,
-            host=host,
-            pid=pid,
-            queues=json.dumps(list(queues)),
-            concurrency=concurrency,
-            state=RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            running=0,
-        )
-    )
+    params = {
+        "id": worker_id,
+        "host": host,
+        "pid": pid,
+        "queues": json.dumps(list(queues)),
+        "concurrency": concurrency,
+        "state": RUNNING,
+        "now": now,
+    }
+    execute(conn, _REGISTER, params)
 
 
-def beat(conn: Connection, worker_id: str, running: int, now: Any) -> None:
-    """Record a heartbeat; a worker once marked dead comes back to life if it beats."""
-    conn.execute(
-        workers.update()
-        .where(workers.c.id == worker_id, workers.c.state.in_([RUNNING, STOPPING, DEAD]))
-        .values(
-            heartbeat_at=now,
-            running=running,
-            state=sa.case((workers.c.state == DEAD, RUNNING), else_=workers.c.state),
-        )
-    )
+def beat(conn: Connection, worker_id: str, running: int) -> None:
+    """Record a heartbeat, at the database's clock; a worker once marked dead comes back
+    to life if it beats."""
+    execute(conn, _BEAT_SQL, {"id": worker_id, "running": running})
 
 
 def set_state(conn: Connection, worker_id: str, state: str, now: float) -> None:
-    values: dict[str, Any] = {"state": state}
-    if state == STOPPED:
-        values |= {"stopped_at": now, "running": 0}
-    conn.execute(workers.update().where(workers.c.id == worker_id).values(**values))
+    stopped = state == STOPPED
+    params = {"id": worker_id, "state": state, "now": now}
+    execute(conn, _SET_STOPPED if stopped else _SET_STATE, params)
 
 
 def mark_dead(conn: Connection, silent_since: float, now: float) -> int:
     """Workers with no heartbeat since `silent_since` are dead; how many were marked."""
+    from headwater.store.tables import workers
+
     result = conn.execute(
         workers.update()
         .where(workers.c.state.in_([RUNNING, STOPPING]), workers.c.heartbeat_at < silent_since)
@@ -85,6 +96,10 @@ def mark_dead(conn: Connection, silent_since: float, now: float) -> int:
 
 
 def list_workers(conn: Connection, include_stopped: bool = False) -> list[WorkerRow]:
+    import sqlalchemy as sa
+
+    from headwater.store.tables import workers
+
     query = sa.select(workers).order_by(workers.c.started_at.desc())
     if not include_stopped:
         query = query.where(workers.c.state != STOPPED)
