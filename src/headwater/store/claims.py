@@ -233,22 +233,27 @@ def _within_limits(
     return chosen
 
 
+_RENEW = (
+    "UPDATE attempts SET lease_until = {now} + :b_lease"
+    " WHERE id {ids} AND state = 'running' RETURNING id"
+)
+_RENEW_SQL = Sql(
+    _RENEW.format(now=":b_now", ids="IN (SELECT value FROM json_each(:b_ids))"),
+    _RENEW.format(now=NOW["postgresql"], ids="= ANY(:b_ids)"),
+)
+
+
 def renew_leases(
     db: Database, conn: Connection, attempt_ids: Sequence[int], lease_seconds: float
 ) -> set[int]:
     """Extend the leases of `attempt_ids` in one statement; the ids still live.
     An id missing from the answer was lost or cancelled: its worker must stop it."""
-    from headwater.store.tables import attempts
-
     if not attempt_ids:
         return set()
-    result = conn.execute(
-        attempts.update()
-        .where(attempts.c.id.in_(list(attempt_ids)), attempts.c.state == AttemptState.RUNNING.value)
-        .values(lease_until=db.now() + lease_seconds)
-        .returning(attempts.c.id)
-    )
-    return set(result.scalars())
+    # SQLite's clock is this machine's (Database.clock), as when the lease was taken.
+    now = db.clock(conn) if db.dialect == "sqlite" else None
+    params = {"b_ids": id_list(conn, list(attempt_ids)), "b_lease": lease_seconds, "b_now": now}
+    return {attempt_id for (attempt_id,) in execute(conn, _RENEW_SQL, params)}
 
 
 def expired_attempts(db: Database, conn: Connection, limit: int) -> list[tuple[Claim, str | None]]:

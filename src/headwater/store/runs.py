@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from headwater.domain.states import AttemptState, RunState, TaskRunState, sources_of
 from headwater.errors import Conflict, NotFound
 from headwater.store.notifications import enqueue_run_end
-from headwater.store.sql import Sql, execute, execute_rows, id_list, is_unique_violation
+from headwater.store.sql import (
+    Sql,
+    execute,
+    execute_many,
+    execute_rows,
+    id_list,
+    is_unique_violation,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -438,13 +445,18 @@ def insert_task_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
     An executemany INSERT takes its column list from the first row, so rows are sent in
     groups of one shape; otherwise a later row's extra values would be dropped."""
-    from headwater.store.tables import task_runs
-
-    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        shapes.setdefault(frozenset(row), []).append(row)
-    for group in shapes.values():
-        conn.execute(task_runs.insert(), group)
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    for columns, group in shapes.items():
+        execute_many(conn, _insert_task_runs_sql(columns), group)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_task_runs_sql(columns: tuple[str, ...]) -> Sql:
+    """`INSERT INTO task_runs` of these columns (names from this code, never from input)."""
+    values = ", ".join(f":{c}" for c in columns)
+    return Sql(f"INSERT INTO task_runs ({', '.join(columns)}) VALUES ({values})")
 
 
 def list_task_runs(conn: Connection, run_id: str) -> list[TaskRunRow]:
