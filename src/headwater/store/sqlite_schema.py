@@ -53,7 +53,7 @@ STATEMENTS = (
     "CREATE INDEX ix_runs_pipeline_created_at ON runs (pipeline, created_at)",
     "CREATE INDEX ix_runs_state_created_at ON runs (state, created_at)",
     "CREATE INDEX ix_schedules_state_next_tick_at ON schedules (state, next_tick_at)",
-    "CREATE INDEX ix_task_runs_cache_key ON task_runs (cache_key)",
+    "CREATE INDEX ix_task_runs_cache_key_id ON task_runs (cache_key, id)",
     "CREATE INDEX ix_task_runs_ready_by_queue ON task_runs (queue, priority DESC, id) WHERE state = 'ready'",
     "CREATE INDEX ix_task_runs_ready_by_run ON task_runs (run_id, priority DESC, id) WHERE state = 'ready'",
     "CREATE UNIQUE INDEX ix_task_runs_run_id_node_id_map_index ON task_runs (run_id, node_id, map_index)",
