@@ -224,7 +224,26 @@ def _run(row: Sequence[Any]) -> RunRow:
 
 def _task_run(row: Sequence[Any]) -> TaskRunRow:
     """A task run from a row of its columns in TaskRunRow's field order."""
-    (id_, run_id, node_id, map_index, task, state, queue, is_map_parent, *rest, artifact) = row
+    (
+        id_,
+        run_id,
+        node_id,
+        map_index,
+        task,
+        state,
+        queue,
+        is_map_parent,
+        waiting_on,
+        attempts,
+        max_attempts,
+        cache_key,
+        args,
+        output,
+        error,
+        started_at,
+        ended_at,
+        artifact,
+    ) = row
     return TaskRunRow(
         id_,
         run_id,
@@ -234,7 +253,15 @@ def _task_run(row: Sequence[Any]) -> TaskRunRow:
         TaskRunState(state),
         queue,
         bool(is_map_parent),
-        *rest,
+        waiting_on,
+        attempts,
+        max_attempts,
+        cache_key,
+        args,
+        output,
+        error,
+        started_at,
+        ended_at,
         bool(artifact),
     )
 
