@@ -3,7 +3,10 @@ commit, roll back, nest, stay apart per thread, and turn driver errors into the 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,3 +182,35 @@ def test_a_failing_after_commit_callback_does_not_fail_the_committed_write(
 
     assert _count(db) == 1
     assert "a callback after commit failed" in caplog.text
+
+
+_OPEN_AT = """
+import sys, time
+from headwater.store.engine import open_database
+from headwater.store.migrate import ensure_schema
+start, paths = float(sys.argv[1]), sys.argv[2:]
+for i, path in enumerate(paths):
+    while time.time() < start + 0.2 * i:
+        pass
+    db = open_database("sqlite:///" + path)
+    ensure_schema(db)
+    db.dispose()
+"""
+
+
+def test_processes_opening_one_new_database_at_once_all_get_it(tmp_path: Path) -> None:
+    """Switching a new file to WAL from several processes at the same moment: SQLite
+    answers "locked" at once to all but one, without its busy timeout; each must wait
+    and go on, not fail with "database is locked"."""
+    paths = [str(tmp_path / f"new-{i}.db") for i in range(15)]
+    start = time.time() + 1.0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT, str(start), *paths],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -157,6 +158,17 @@ class ThreadConnection:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sqlalchemy, name)
 
+    # The transaction is the ThreadConnections' (BEGIN to COMMIT around a `db.read()` or
+    # `db.write()`): a caller ending it half-way would leave the rest of the block to
+    # autocommit statement by statement.
+    def commit(self) -> None:
+        raise RuntimeError("a store transaction is ended by its db.write()/db.read() block")
+
+    rollback = begin = commit
+
+    def in_transaction(self) -> bool:
+        return bool(self.driver.in_transaction)
+
     def close(self, *, invalidate: bool = False) -> None:
         self.closed = True
         with contextlib.suppress(Exception):
@@ -203,12 +215,34 @@ def connect_sqlite(path: str) -> sqlite3.Connection:
 
 def _set_pragmas(conn: Any, *, memory: bool) -> None:
     cursor = conn.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
     if not memory:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch a file to WAL (it stays so). Switching takes an exclusive lock and SQLite
+    answers "locked" at once, without its busy timeout, when another process switches
+    the same new file at that moment (two `headwater run`, or `serve` and a worker, in a
+    new folder): wait and try again, as the busy timeout would."""
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    give_up = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
 
 def _alive(thread: threading.Thread | None) -> bool:
