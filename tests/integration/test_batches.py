@@ -109,6 +109,9 @@ def test_a_stopping_worker_gives_back_the_rest_of_its_batch(
     (released, not failed), and a later worker finishes the run."""
     from headwater.worker import worker as worker_module
 
+    # Batches must grow past 20 whatever the machine's load (see the first test).
+    monkeypatch.setattr(worker_module, "QUICK_SECONDS", 1.0)
+    monkeypatch.setattr(worker_module, "BATCH_SECONDS", 60.0)
     started = threading.Event()
     original = worker_module.Worker._attempt
 
@@ -176,16 +179,16 @@ def test_one_result_the_store_refuses_does_not_undo_the_rest_of_its_batch(
 ) -> None:
     from headwater.services import attempts as attempt_service
 
-    original = attempt_service._succeed
+    original = attempt_service._success_values
     failed_once: list[int] = []
 
-    def succeed(svc: Services, conn: object, claim: object, result: object) -> bool:
-        if getattr(claim, "map_index", -1) == 70 and not failed_once:
+    def values(result: object, now: float) -> object:
+        if getattr(result, "output_json", "") == "140" and not failed_once:  # element 70
             failed_once.append(1)
             raise RuntimeError("a bug while recording one result")
-        return original(svc, conn, claim, result)  # type: ignore[arg-type]
+        return original(result, now)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(attempt_service, "_succeed", succeed)
+    monkeypatch.setattr(attempt_service, "_success_values", values)
     CALLS.clear()
     result = run_pipeline(
         services, settings, doubled, args={"n": 100}, registry=REGISTRY, concurrency=1

@@ -3,7 +3,7 @@ run's merged arguments and cache key when it is about to execute."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ from headwater.domain.problems import Problem
 from headwater.services.outputs import OutputReader
 from headwater.services.plans import Plan
 from headwater.store import runs as run_store
-from headwater.store.runs import RunRow
+from headwater.store.runs import RunRow, TaskRunRow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -75,13 +75,25 @@ class Resolved:
     cache_key: str
 
 
+def _upstream_rows(conn: Connection, run_id: str, node_ids: Iterable[str]) -> list[TaskRunRow]:
+    return run_store.node_task_runs(conn, run_id, node_ids, outputs=False)
+
+
 def resolve_task_run(
-    conn: Connection, plan: Plan, run: RunRow, node_id: str, map_index: int, outputs: OutputReader
+    conn: Connection,
+    plan: Plan,
+    run: RunRow,
+    node_id: str,
+    map_index: int,
+    outputs: OutputReader,
+    read_rows: Callable[[Connection, str, Iterable[str]], list[TaskRunRow]] | None = None,
 ) -> Resolved:
     """Merge the four argument layers and compute the cache key.
 
     The key is computed from lineage: an argument bound to an upstream output counts
     as that upstream's cache key (and the path into it), never as its value.
+    `read_rows` reads the upstream task runs without their outputs (a cache may stand
+    in for the store).
     """
     spec = plan.spec
     node = spec.node_map[node_id]
@@ -92,7 +104,7 @@ def resolve_task_run(
         # Outputs are read through `outputs`, which keeps them parsed: a mapped node's
         # elements all bind the same upstream output.
         row.node_id: row
-        for row in run_store.node_task_runs(conn, run.id, output_nodes(node.args), outputs=False)
+        for row in (read_rows or _upstream_rows)(conn, run.id, output_nodes(node.args))
     }
 
     def value_of(ref: ParamRef | OutputRef) -> Any:

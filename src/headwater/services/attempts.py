@@ -11,7 +11,7 @@ from headwater.domain.states import AttemptState, TaskRunState
 from headwater.errors import StaleLease
 from headwater.services.context import Services
 from headwater.services.outputs import inline_output
-from headwater.services.progress import advance
+from headwater.services.progress import Done, advance
 from headwater.store import claims as claim_store
 from headwater.store import runs as run_store
 from headwater.store.claims import Claim
@@ -116,11 +116,7 @@ def record_success(
     With `then_claim`, the same transaction also claims the next ready task run for the
     caller, returned: a worker thread goes straight on to it, with one transaction per
     task run instead of two (a chain of tasks never waits for the claiming loop)."""
-    with svc.db.write() as conn:
-        if not _succeed(svc, conn, claim, result):
-            raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
-        claimed = _then(svc, conn, then_claim, 1)
-        return claimed[0] if claimed else None
+    return _record_one(svc, claim, result, then_claim)
 
 
 def record_failure(
@@ -130,11 +126,15 @@ def record_failure(
     left (and the failure is retryable), else fail it and what depends on it.
     Raises StaleLease, changing nothing, if the attempt is no longer running.
     `then_claim`: as for `record_success`."""
+    return _record_one(svc, claim, failure, then_claim)
+
+
+def _record_one(
+    svc: Services, claim: Claim, result: Success | Failure, then_claim: ClaimRequest | None
+) -> Claim | None:
     with svc.db.write() as conn:
-        if not _fail(svc, conn, claim, failure):
-            raise StaleLease(f"attempt {claim.attempt_id} is no longer running; result refused")
-        claimed = _then(svc, conn, then_claim, 1)
-        return claimed[0] if claimed else None
+        recorded = _record(svc, conn, [(claim, result)], then_claim, 1, refuse_raises=True)
+    return recorded.claimed[0] if recorded.claimed else None
 
 
 @dataclass(frozen=True)
@@ -155,83 +155,130 @@ def record_results(
     """Record several attempts' results in one transaction, as `record_success` and
     `record_failure` would one by one, and claim up to `then_count` attempts next.
     A worker thread that ran a batch of quick attempts pays one transaction for all.
-    A refused result (stale lease) changes nothing and does not stop the others."""
-    refused: list[Claim] = []
+    A refused result (stale lease) changes nothing and does not stop the others.
+
+    Rows are locked in one order, the order the reaper and cancels lock them too:
+    attempts (by id), then their task runs (by id), then the runs' and map parents'
+    counters. So a batch waits at most for a reaper or a cancel, never in a cycle with
+    one. The next attempts are claimed before the counters are updated (claims skip
+    locked rows and wait for nothing), so the counters, which every completion of a
+    run updates, stay locked only for the end of the transaction."""
     with svc.db.write() as conn:
-        for claim, result in results:
-            done = (
-                _succeed(svc, conn, claim, result)
-                if isinstance(result, Success)
-                else _fail(svc, conn, claim, result)
-            )
-            if not done:
-                refused.append(claim)
-        return Recorded(refused, _then(svc, conn, then_claim, then_count))
+        return _record(svc, conn, results, then_claim, then_count)
 
 
-def _succeed(svc: Services, conn: Connection, claim: Claim, result: Success) -> bool:
-    attempt_state = AttemptState.CACHED if result.cached else AttemptState.SUCCEEDED
-    task_state = TaskRunState.CACHED if result.cached else TaskRunState.SUCCEEDED
+def _record(
+    svc: Services,
+    conn: Connection,
+    results: Sequence[tuple[Claim, Success | Failure]],
+    then_claim: ClaimRequest | None,
+    then_count: int,
+    *,
+    refuse_raises: bool = False,
+) -> Recorded:
+    """`refuse_raises`: a refused result raises StaleLease (the transaction then changes
+    nothing) instead of being reported."""
     now = svc.db.clock(conn)
-    if not run_store.finish_attempt(
-        conn, claim.attempt_id, attempt_state, now, log_label=result.log_label
-    ):
-        return False
-    run_store.transition_task_run(
-        conn,
-        claim.task_run_id,
-        task_state,
-        ended_at=now,
-        output=inline_output(result.output_json),
-        cache_key=result.cache_key,
-        args=result.args_json,
-        artifact=result.artifact,
+    ordered = sorted(results, key=lambda r: r[0].attempt_id)
+    ended_ids = run_store.finish_attempts(
+        conn, [(claim.attempt_id, *_attempt_end(result)) for claim, result in ordered], now
     )
-    _advance_after(svc, conn, claim, now, ok=True)
-    return True
-
-
-def _then(
-    svc: Services, conn: Connection, then_claim: ClaimRequest | None, count: int
-) -> list[Claim]:
-    """Claim the caller's next attempts, and wake in-process workers after the commit if
-    work was made ready (more than the caller takes itself)."""
-    claimed = then_claim.claim(svc, conn, count, batch=True) if then_claim is not None else []
+    refused = [claim for claim, _ in ordered if claim.attempt_id not in ended_ids]
+    if refused and refuse_raises:
+        raise StaleLease(f"attempt {refused[0].attempt_id} is no longer running; result refused")
+    ended = sorted(
+        ((c, r) for c, r in ordered if c.attempt_id in ended_ids), key=lambda e: e[0].task_run_id
+    )
+    run_store.transition_task_runs(
+        conn,
+        [
+            (claim.task_run_id, _task_run_success(result), _success_values(result, now))
+            for claim, result in ended
+            if isinstance(result, Success)
+        ],
+    )
+    done: dict[str, list[Done]] = {}
+    for claim, result in ended:
+        ok = True if isinstance(result, Success) else _fail_task_run(svc, conn, claim, result, now)
+        if ok is not None:
+            done.setdefault(claim.run_id, []).append((claim.node_id, claim.map_index, ok))
+    claimed = _claim_next(svc, conn, then_claim, then_count)
+    for run_id in sorted(done):  # two batches lock the same runs in the same order
+        plan, run = _plan_and_run(svc, conn, run_id)
+        advance(svc, conn, plan, run, done=done[run_id], now=now)
+    if not claimed and claim_store.made_ready(conn):
+        claimed = _claim_next(svc, conn, then_claim, then_count)  # what this made ready
     if claim_store.made_ready(conn) > len(claimed):
         after_commit(conn, svc.notify)
-    return claimed
+    return Recorded(refused, claimed)
 
 
-def _fail(svc: Services, conn: Connection, claim: Claim, failure: Failure) -> bool:
-    now = svc.db.clock(conn)
-    if not run_store.finish_attempt(
-        conn,
-        claim.attempt_id,
-        failure.state,
-        now,
-        error_type=failure.error_type[:200],
-        error_message=failure.message,
-        traceback=failure.traceback[-MAX_TRACEBACK_CHARS:],
-        log_label=failure.log_label,
-    ):
-        return False
+def _claim_next(
+    svc: Services, conn: Connection, then_claim: ClaimRequest | None, count: int
+) -> list[Claim]:
+    return then_claim.claim(svc, conn, count, batch=True) if then_claim is not None else []
+
+
+def _attempt_end(result: Success | Failure) -> tuple[AttemptState, dict[str, Any]]:
+    """The state an attempt ends in, and the columns written with it."""
+    if isinstance(result, Success):
+        state = AttemptState.CACHED if result.cached else AttemptState.SUCCEEDED
+        return state, {"log_label": result.log_label}
+    return result.state, {
+        "error_type": result.error_type[:200],
+        "error_message": result.message,
+        "traceback": result.traceback[-MAX_TRACEBACK_CHARS:],
+        "log_label": result.log_label,
+    }
+
+
+def _task_run_success(result: Success) -> TaskRunState:
+    return TaskRunState.CACHED if result.cached else TaskRunState.SUCCEEDED
+
+
+def _success_values(result: Success, now: float) -> dict[str, Any]:
+    return {
+        "ended_at": now,
+        "output": inline_output(result.output_json),
+        "cache_key": result.cache_key,
+        "args": result.args_json,
+        "artifact": result.artifact,
+    }
+
+
+def _fail_task_run(
+    svc: Services, conn: Connection, claim: Claim, failure: Failure, now: float
+) -> bool | None:
+    """Retry the task run of a failed attempt after a backoff if it has retries left
+    (and the failure is retryable): None; else fail it: False (for `advance`)."""
     extra: dict[str, Any] = {}
     if failure.args_json:
         extra["args"] = failure.args_json
     if failure.cache_key:
         extra["cache_key"] = failure.cache_key
     if failure.retryable and claim.number < claim.max_attempts:
-        plan, _ = _plan_and_run(svc, conn, claim)
+        plan, _ = _plan_and_run(svc, conn, claim.run_id)
         delay = retry_delay_seconds(plan.spec.tasks[claim.task].backoff, claim.number)
         run_store.transition_task_run(
             conn, claim.task_run_id, TaskRunState.READY, available_at=svc.db.now() + delay, **extra
         )
         claim_store.notify_ready(svc.db, conn)
-    else:
-        run_store.transition_task_run(
-            conn, claim.task_run_id, TaskRunState.FAILED, ended_at=now, **extra
-        )
-        _advance_after(svc, conn, claim, now, ok=False)
+        return None
+    run_store.transition_task_run(
+        conn, claim.task_run_id, TaskRunState.FAILED, ended_at=now, **extra
+    )
+    return False
+
+
+def _fail(svc: Services, conn: Connection, claim: Claim, failure: Failure) -> bool:
+    now = svc.db.clock(conn)
+    state, values = _attempt_end(failure)
+    if not run_store.finish_attempt(conn, claim.attempt_id, state, now, **values):
+        return False
+    ok = _fail_task_run(svc, conn, claim, failure, now)
+    if ok is not None:
+        plan, run = _plan_and_run(svc, conn, claim.run_id)
+        advance(svc, conn, plan, run, done=[(claim.node_id, claim.map_index, ok)], now=now)
     return True
 
 
@@ -301,11 +348,6 @@ def _release_one(
     return True
 
 
-def _plan_and_run(svc: Services, conn: Any, claim: Claim) -> Any:
-    run = svc.runs.get(conn, claim.run_id)
+def _plan_and_run(svc: Services, conn: Any, run_id: str) -> Any:
+    run = svc.runs.get(conn, run_id)
     return svc.plans.get(conn, run.version_id), run
-
-
-def _advance_after(svc: Services, conn: Any, claim: Claim, now: float, *, ok: bool) -> None:
-    plan, run = _plan_and_run(svc, conn, claim)
-    advance(svc, conn, plan, run, done=[(claim.node_id, claim.map_index, ok)], now=now)

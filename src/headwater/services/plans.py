@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -12,14 +13,16 @@ from typing import TYPE_CHECKING, Any
 from headwater.domain.dag import Graph, build_graph
 from headwater.domain.merge import NodeArgs, split_node_args
 from headwater.domain.spec import PipelineSpec
+from headwater.domain.states import TASK_RUN_OK
 from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
-from headwater.store.runs import RunRow
+from headwater.store.runs import RunRow, TaskRunRow
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 PLAN_CACHE_SIZE = 64
+ENDED_ROWS_CACHED = 1024  # rows without their outputs: a few hundred bytes each
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,14 @@ class Plan:
 class RunCache:
     """Runs by id, for the per-task path, which reads a run twice per task run. Only what
     is fixed when a run is created may be read from here (pipeline, version, arguments,
-    force, priority, start controls, backfill): never its state, `remaining` or end."""
+    force, priority, start controls, backfill): never its state, `remaining` or end.
+    Also the succeeded task runs that task runs read their arguments from."""
 
     def __init__(self, size: int = PLAN_CACHE_SIZE) -> None:
         self._runs: OrderedDict[str, RunRow] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
+        self._ended: OrderedDict[tuple[str, str], TaskRunRow] = OrderedDict()
 
     def get(self, conn: Connection, run_id: str) -> RunRow:
         with self._lock:
@@ -82,6 +87,27 @@ class RunCache:
             while len(self._runs) > self._size:
                 self._runs.popitem(last=False)
         return run
+
+    def node_task_runs(
+        self, conn: Connection, run_id: str, node_ids: Iterable[str]
+    ) -> list[TaskRunRow]:
+        """As `store.runs.node_task_runs` without outputs (`OutputReader` keeps those);
+        rows that have succeeded are kept, as they never change again: every element of
+        a map reads the node it maps over, which would cost a query per element."""
+        wanted = list(node_ids)
+        with self._lock:
+            found = [self._ended[(run_id, n)] for n in wanted if (run_id, n) in self._ended]
+        missing = [n for n in wanted if all(row.node_id != n for row in found)]
+        if not missing:
+            return found
+        read = run_store.node_task_runs(conn, run_id, missing, outputs=False)
+        with self._lock:
+            for row in read:
+                if row.state in TASK_RUN_OK:
+                    self._ended[(run_id, row.node_id)] = row
+            while len(self._ended) > ENDED_ROWS_CACHED:
+                self._ended.popitem(last=False)
+        return found + read
 
 
 class PlanCache:

@@ -9,7 +9,7 @@ is left. It works from an explicit queue, not recursion, so a 10,000-node chain 
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -42,19 +42,24 @@ def advance(
 ) -> None:
     """`now`: the transaction's database clock, if the caller has already read it."""
     now = svc.db.clock(conn) if now is None else now
-    finished: deque[Done] = deque(done)
+    finished: deque[Done] = deque(d for d in done if d[1] < 0)
     to_start = list(ready)
     remaining: int | None = None
+    # Map elements that ended together (a batch) count down their run and their parent
+    # once per node, not once each: those two rows are what every completion of a large
+    # map updates, and other transactions wait for them until this one commits.
+    elements = Counter(node_id for node_id, map_index, _ in done if map_index >= 0)
+    if elements:
+        remaining = run_store.add_remaining(conn, run.id, -sum(elements.values()))
+        for node_id, count in sorted(elements.items()):
+            finished.extend(_child_done(svc, conn, run, node_id, now, count))
     while finished or to_start:
         if to_start:
             finished.extend(_start_nodes(svc, conn, plan, run, to_start, now))
             to_start = []
             continue
-        node_id, map_index, ok = finished.popleft()
+        node_id, _, ok = finished.popleft()
         remaining = run_store.add_remaining(conn, run.id, -1)
-        if map_index >= 0:
-            finished.extend(_child_done(svc, conn, run, node_id, now))
-            continue
         downstream = list(plan.graph.downstream[node_id])
         if ok:
             rows = run_store.decrement_waiting(conn, run.id, downstream)
@@ -146,10 +151,10 @@ def _expand(
 
 
 def _child_done(
-    svc: Services, conn: Connection, run: RunRow, node_id: str, now: float
+    svc: Services, conn: Connection, run: RunRow, node_id: str, now: float, count: int = 1
 ) -> list[Done]:
-    """A map child ended; when it was the last, its parent ends too."""
-    ((_, waiting, _),) = run_store.decrement_waiting(conn, run.id, [node_id])
+    """`count` map children of a node ended; when they were the last, the parent ends too."""
+    ((_, waiting, _),) = run_store.decrement_waiting(conn, run.id, [node_id], by=count)
     if waiting > 0:
         return []
     children = run_store.map_children(conn, run.id, node_id)

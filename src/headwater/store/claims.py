@@ -237,9 +237,18 @@ _RENEW = (
     "UPDATE attempts SET lease_until = {now} + :b_lease"
     " WHERE id {ids} AND state = 'running' RETURNING id"
 )
+# PostgreSQL: a lease whose attempt another transaction holds (a batch being recorded,
+# a reaper ending it) is skipped, not waited for; it counts as live if it was running
+# when the statement began (the final SELECT reads that snapshot, not the UPDATE's
+# result), so a heartbeat never waits behind a batch's transaction nor calls its
+# attempts lost. One that is being reaped shows as lost at the next heartbeat.
 _RENEW_SQL = Sql(
     _RENEW.format(now=":b_now", ids="IN (SELECT value FROM json_each(:b_ids))"),
-    _RENEW.format(now=NOW["postgresql"], ids="= ANY(:b_ids)"),
+    "WITH free AS (SELECT id FROM attempts WHERE id = ANY(:b_ids) AND state = 'running'"
+    " FOR UPDATE SKIP LOCKED),"
+    f" renewed AS (UPDATE attempts SET lease_until = {NOW['postgresql']} + :b_lease"
+    " FROM free WHERE attempts.id = free.id RETURNING attempts.id)"
+    " SELECT id FROM attempts WHERE id = ANY(:b_ids) AND state = 'running'",
 )
 
 

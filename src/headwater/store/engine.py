@@ -11,10 +11,12 @@ SQLAlchemy engine is made only when something asks for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -67,9 +69,12 @@ class Database:
             _WriteLock() if self.dialect == "sqlite" and not self.is_memory else nullcontext()
         )
         # SQLite file: each thread keeps its own connection (see ThreadConnections).
-        self._own = (
-            ThreadConnections(sqlite_file, lambda: self.engine) if sqlite_file is not None else None
-        )
+        # PostgreSQL: threads that asked (pin_thread) keep one of the pool's (PinnedConnections).
+        self._own: ThreadConnections | PinnedConnections | None = None
+        if sqlite_file is not None:
+            self._own = ThreadConnections(sqlite_file, lambda: self.engine)
+        elif engine is not None and self.dialect == "postgresql":
+            self._own = PinnedConnections(engine, engine.pool.size())  # type: ignore[attr-defined]
 
     @property
     def engine(self) -> Engine:
@@ -82,7 +87,7 @@ class Database:
 
     def _make_sqlite_engine(self) -> Engine:
         assert self._sqlite_file is not None
-        assert self._own is not None
+        assert isinstance(self._own, ThreadConnections)
         engine = sqlite_file_engine(self._sqlite_file, self._own)
         _convert_driver_errors(engine)
         # SQLAlchemy's first connection of an engine reads the dialect's settings and then
@@ -151,6 +156,13 @@ class Database:
             return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)")
         return sa.literal_column("extract(epoch from clock_timestamp())::float8")
 
+    def pin_thread(self) -> None:
+        """PostgreSQL: this thread (a worker's loop or attempt thread, which runs the hot
+        path) keeps a connection of its own between transactions; see PinnedConnections.
+        Elsewhere a no-op."""
+        if isinstance(self._own, PinnedConnections):
+            self._own.pin()
+
     def dispose(self) -> None:
         if self._own is not None:
             self._own.close_all()
@@ -186,6 +198,132 @@ class _WriteLock:
     def __exit__(self, *exc: object) -> None:
         self._owner = None
         self._lock.release()
+
+
+class PinnedConnections:
+    """PostgreSQL: a thread that asked (`Database.pin_thread`) keeps one pooled connection
+    between its transactions, begun and ended on the driver.
+
+    Each checkout from SQLAlchemy's pool pings the server first (a round trip) and each
+    begin and commit through SQLAlchemy costs Python on top of the driver's own; a worker
+    thread runs one or two transactions per attempt. The pinned connections come out of
+    the engine's pool, so the pool's bound still holds; at most `limit` threads pin one
+    (the pool's size), leaving its overflow to every other thread. A connection that
+    failed (a PostgreSQL restart) is dropped; the thread's next transaction takes a fresh
+    one from the pool, which checks it first.
+    """
+
+    def __init__(self, engine: Engine, limit: int) -> None:
+        self._engine = engine
+        self._limit = limit
+        self._local = threading.local()
+        self._all: list[tuple[weakref.ref[threading.Thread], Connection]] = []
+        self._lock = threading.Lock()
+        self._connecting = 0  # threads taking their connection now (counted against limit)
+
+    def pin(self) -> None:
+        self._local.pinned = True
+
+    def idle(self) -> bool:
+        """True when this thread may run its transaction on a pinned connection: it
+        asked to, is not inside one already, and has one or can take one."""
+        if not getattr(self._local, "pinned", False) or getattr(self._local, "busy", False):
+            return False
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and not conn.invalidated and not conn.closed:
+            return True
+        if conn is not None:
+            self._discard(conn)
+        with self._lock:
+            ended = [c for thread, c in self._all if not _alive(thread())]
+            self._all = [(t, c) for t, c in self._all if _alive(t())]
+            full = len(self._all) + self._connecting >= self._limit
+            self._connecting += not full
+        for old in ended:  # the connections of threads that have ended go back to the pool
+            with contextlib.suppress(Exception):
+                old.close()
+        if full:
+            return False
+        try:
+            with _unavailable_as_error():
+                conn = self._engine.connect()
+            with self._lock:
+                self._all.append((weakref.ref(threading.current_thread()), conn))
+        finally:
+            with self._lock:
+                self._connecting -= 1
+        self._local.conn = conn
+        return True
+
+    @contextmanager
+    def transaction(self, begin: str) -> Iterator[Connection]:
+        """`begin` is SQLite's; psycopg begins a transaction at the first statement."""
+        conn: Connection = self._local.conn
+        self._local.busy = True
+        try:
+            try:
+                yield conn
+            except BaseException:
+                # The error that ended the transaction is the one to report, whatever
+                # ending it on a connection that may be gone raises (_finish drops it).
+                with contextlib.suppress(Exception):
+                    self._finish(conn, commit=False)
+                raise
+            with _unavailable_as_error(), _psycopg_errors():
+                self._finish(conn, commit=True)
+        finally:
+            self._local.busy = False
+
+    def _finish(self, conn: Connection, *, commit: bool) -> None:
+        try:
+            if conn.invalidated:  # SQLAlchemy saw the connection fail
+                raise StoreUnavailable("database connection lost")
+            raw = conn.connection.driver_connection
+            if conn.in_transaction():  # SQLAlchemy statements ran: end its transaction
+                conn.commit() if commit else conn.rollback()
+            elif raw is not None:
+                raw.commit() if commit else raw.rollback()
+            if raw is None or raw.closed or raw.broken:
+                raise StoreUnavailable("database connection lost")
+        except BaseException:
+            self._discard(conn)
+            raise
+
+    def _discard(self, conn: Connection) -> None:
+        """A connection that failed is not used again (nor given back to the pool)."""
+        self._local.conn = None
+        with self._lock:
+            self._all = [(t, c) for t, c in self._all if c is not conn]
+        with contextlib.suppress(Exception):
+            conn.invalidate()
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            conns, self._all = [c for _, c in self._all], []
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _alive(thread: threading.Thread | None) -> bool:
+    return thread is not None and thread.is_alive()
+
+
+@contextmanager
+def _psycopg_errors() -> Iterator[None]:
+    """Driver errors from COMMIT run on the driver (not through SQLAlchemy)."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        if getattr(exc, "sqlstate", None) in _CONTENDED_SQLSTATES:
+            raise Contended(f"transaction aborted, try again: {exc}") from exc
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            raise StoreUnavailable(f"database unavailable: {exc}") from exc
+        raise
 
 
 def transaction_notes(conn: Connection) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from headwater.store.notifications import enqueue_run_end
 from headwater.store.sql import (
     Sql,
     execute,
+    execute_each,
     execute_many,
     execute_rows,
     id_list,
@@ -151,7 +152,7 @@ _MAP_CHILDREN = Sql(
     " WHERE run_id = :b_run AND node_id = :b_node AND map_index >= 0 ORDER BY map_index"
 )
 _DECREMENT_WAITING = _two(
-    "UPDATE task_runs SET waiting_on = waiting_on - 1"
+    "UPDATE task_runs SET waiting_on = waiting_on - :b_by"
     " WHERE run_id = :b_run AND {nodes_in} AND map_index = :b_index"
     " RETURNING node_id, waiting_on, state"
 )
@@ -527,6 +528,30 @@ def transition_task_run(
     return result.rowcount == 1
 
 
+def transition_task_runs(
+    conn: Connection, moves: Sequence[tuple[int, TaskRunState, dict[str, Any]]]
+) -> set[int]:
+    """Move task runs, each (id, target, values of plain data), in order and on
+    PostgreSQL in one round trip; the ids that moved."""
+    moved: set[int] = set()
+    for (target, keys), rows in _by_shape(moves).items():
+        stmt = _update_sql("task_runs", "id = :b_id", target, keys, " RETURNING id")
+        moved.update(row[0] for result in execute_each(conn, stmt, rows) for row in result)
+    return moved
+
+
+def _by_shape(
+    changes: Sequence[tuple[int, Any, dict[str, Any]]],
+) -> dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]]:
+    """Changes grouped by target state and the columns they write (one statement each)."""
+    groups: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for row_id, target, values in changes:
+        assert _is_plain(values)
+        shape = (target, tuple(sorted(values)))
+        groups.setdefault(shape, []).append({"b_id": row_id, "state": target.value, **values})
+    return groups
+
+
 def transition_nodes(
     conn: Connection, run_id: str, node_ids: Sequence[str], target: TaskRunState, **values: Any
 ) -> list[str]:
@@ -551,12 +576,18 @@ def transition_nodes(
 
 
 def decrement_waiting(
-    conn: Connection, run_id: str, node_ids: Sequence[str], map_index: int = -1
+    conn: Connection, run_id: str, node_ids: Sequence[str], map_index: int = -1, by: int = 1
 ) -> list[tuple[str, int, str]]:
-    """One upstream of each node finished: (node, still waiting on, state) per node."""
+    """`by` upstreams (or map elements) of each node finished: (node, still waiting on,
+    state) per node."""
     if not node_ids:
         return []
-    params = {"b_run": run_id, "b_nodes": id_list(conn, list(node_ids)), "b_index": map_index}
+    params = {
+        "b_run": run_id,
+        "b_nodes": id_list(conn, list(node_ids)),
+        "b_index": map_index,
+        "b_by": by,
+    }
     return [tuple(row) for row in execute(conn, _DECREMENT_WAITING, params)]
 
 
@@ -610,6 +641,20 @@ def finish_attempt(
         .values(**values)
     )
     return result.rowcount == 1
+
+
+def finish_attempts(
+    conn: Connection, ends: Sequence[tuple[int, AttemptState, dict[str, Any]]], now: float
+) -> set[int]:
+    """End running attempts, each (id, target, values of plain data), in order and on
+    PostgreSQL in one round trip; the ids that ended. An id missing from the answer was
+    no longer running: its result is refused (see `finish_attempt`)."""
+    ended: set[int] = set()
+    changes = [(i, target, {"ended_at": now, **values}) for i, target, values in ends]
+    for (target, keys), rows in _by_shape(changes).items():
+        stmt = _update_sql("attempts", "id = :b_id", target, keys, " RETURNING id")
+        ended.update(row[0] for result in execute_each(conn, stmt, rows) for row in result)
+    return ended
 
 
 def set_log_location(

@@ -97,6 +97,27 @@ def execute_rows(conn: Connection, text: str, rows: Sequence[Sequence[Any]]) -> 
             cursor.close()
 
 
+def execute_each(
+    conn: Connection, stmt: Sql, rows: Sequence[Mapping[str, Any]]
+) -> list[list[tuple[Any, ...]]]:
+    """Run `stmt` once per row of parameters, in order; what each run returned
+    (RETURNING). On PostgreSQL in one round trip (psycopg pipelines an executemany)
+    instead of one per row; on SQLite a driver call each, which costs no round trip."""
+    if not rows:
+        return []
+    raw = driver_of(conn)
+    text = stmt.text(conn.dialect.name)
+    with _driver_errors():
+        if conn.dialect.name == "sqlite":
+            return [raw.execute(text, row).fetchall() for row in rows]
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(text, rows, returning=True)
+            return [result.fetchall() for result in cursor.results()]
+        finally:
+            cursor.close()
+
+
 def is_unique_violation(exc: BaseException) -> bool:
     """True for a broken unique (or other integrity) constraint, from either driver or
     from SQLAlchemy."""

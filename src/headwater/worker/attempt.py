@@ -157,7 +157,13 @@ class AttemptRunner:
             plan = svc.plans.get(conn, run.version_id)
             try:
                 resolved = resolve_task_run(
-                    conn, plan, run, claim.node_id, claim.map_index, svc.outputs
+                    conn,
+                    plan,
+                    run,
+                    claim.node_id,
+                    claim.map_index,
+                    svc.outputs,
+                    svc.runs.node_task_runs,
                 )
             except StoreUnavailable:
                 raise  # an outage, not the task's fault: the worker gives the attempt back

@@ -79,10 +79,13 @@ class Worker:
             "command": CommandExecutor(),
         }
         self.runner = AttemptRunner(svc, code, settings, self.executors)
-        # Batches of quick attempts only where this worker is alone on its run (a local
-        # run): in a fleet, long write transactions of many results make the others
-        # (heartbeats among them) wait, and one slow batch could hold work others want.
-        self._max_batch = MAX_BATCH if run_id is not None else 1
+        # Batches of quick attempts where this worker is alone on its run (a local run),
+        # and in a fleet on PostgreSQL, where recording locks rows in one order (see
+        # record_results) and heartbeats skip the leases a batch's transaction holds. On
+        # SQLite a fleet's workers share one write lock: long write transactions of many
+        # results would make the others (heartbeats among them) wait.
+        alone = run_id is not None
+        self._max_batch = MAX_BATCH if alone or svc.db.dialect == "postgresql" else 1
         self._claim_request = ClaimRequest(
             self.id, settings.lease_seconds, self.queues, self.run_id
         )
@@ -115,8 +118,15 @@ class Worker:
             threads.append(threading.Thread(target=self._listen, daemon=True, name="hw-listen"))
         for thread in threads:
             thread.start()
+        # The loop and the attempt threads run the hot path: on PostgreSQL each keeps a
+        # connection of its own (within the pool's bound).
+        self.svc.db.pin_thread()
         try:
-            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="hw-attempt") as pool:
+            with ThreadPoolExecutor(
+                self.concurrency,
+                thread_name_prefix="hw-attempt",
+                initializer=self.svc.db.pin_thread,
+            ) as pool:
                 self._loop(pool, until)
                 self._drain()
         finally:
