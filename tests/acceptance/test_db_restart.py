@@ -1,4 +1,4 @@
-"""Restart PostgreSQL while two workers drain a run of 1,000 quick task runs: the
+"""Restart PostgreSQL while two workers drain a run of 4,000 quick task runs: the
 workers reconnect, every task run finishes, the run succeeds, and no effect is lost
 (duplicated only for attempts that were retried).
 
@@ -33,8 +33,10 @@ from headwater.worker import attempt as attempt_module
 
 from .fleet import Fleet, fleet, lines, need, wait_for
 
-ITEMS = 1000
-RESTART_AFTER_LINES = 300  # mid-way: the run drains in a few seconds
+# Enough that the run is still draining when the restart lands: batched workers do
+# ~1,000 a second here, so 1,000 were all done before PostgreSQL went down.
+ITEMS = 4000
+RESTART_AFTER_LINES = 300
 RESTART_SECONDS = 60.0
 DRAIN_SECONDS = 120.0  # after the restart; normally a few seconds
 PG_CONFIG = Path("/etc/postgresql")
