@@ -24,10 +24,9 @@ from headwater.api.ranges import Reader, serve_bytes
 from headwater.api.signing import BadSignature, LinkExpired, load_secret, sign, verify
 from headwater.artifacts.base import ATTEMPTS_DIR
 from headwater.config import Settings
-from headwater.domain.states import TASK_RUN_OK
 from headwater.errors import NotFound
 from headwater.services.context import Services
-from headwater.services.outputs import database_files
+from headwater.services.outputs import database_files, kept_in_database
 from headwater.store import files as file_store
 
 API = "/api/v1"
@@ -74,12 +73,7 @@ def _files(svc: Services, task_run_id: int) -> dict[str, _File]:
     prefix = store.prefix(found.pipeline, found.task, found.cache_key)
     # A small output is the task run's own, in the database; the store's outputs under
     # the same key may be another run's (an earlier --force run that wrote files).
-    in_database = (
-        found.state in TASK_RUN_OK
-        and not found.artifact
-        and not found.is_map_parent
-        and found.output is not None
-    )
+    in_database = kept_in_database(found.state, found.output, found.artifact, found.is_map_parent)
     complete = not in_database and store.is_complete(prefix)
     own_logs = {f"{ATTEMPTS_DIR}/{label}/" for label in found.log_labels}
     files = {}

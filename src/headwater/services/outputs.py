@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from headwater.artifacts import ArtifactStore
+from headwater.domain.states import TASK_RUN_OK, TaskRunState
 from headwater.store import runs as run_store
 from headwater.store.runs import TaskRunRow
 
@@ -67,6 +68,14 @@ class OutputReader:
         whose output is in the database; None if there is none (the artifact store may
         still hold a larger one)."""
         return run_store.cached_output(conn, pipeline, task, cache_key)
+
+
+def kept_in_database(
+    state: TaskRunState, output: str | None, artifact: bool, is_map_parent: bool
+) -> bool:
+    """Whether a task run's outputs are its database row alone (no artifact of its own:
+    the store's files under its key, if any, are another run's)."""
+    return state in TASK_RUN_OK and output is not None and not artifact and not is_map_parent
 
 
 def database_files(output: str | None, args: str | None) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ from headwater.artifacts.base import ATTEMPTS_DIR
 from headwater.domain.states import TASK_RUN_OK, TaskRunState
 from headwater.errors import NotFound
 from headwater.services.context import Services
-from headwater.services.outputs import database_files
+from headwater.services.outputs import database_files, kept_in_database
 from headwater.services.plans import Plan
 from headwater.store import limits as limit_store
 from headwater.store import pipelines as pipeline_store
@@ -142,7 +142,7 @@ def _artifacts(svc: Services, run: RunRow, task_run: TaskRunRow) -> list[Artifac
     if task_run.cache_key is None or task_run.is_map_parent:
         return []
     prefix = svc.artifacts.prefix(run.pipeline, task_run.task, task_run.cache_key)
-    if task_run.state in TASK_RUN_OK and not task_run.artifact and task_run.output is not None:
+    if kept_in_database(task_run.state, task_run.output, task_run.artifact, task_run.is_map_parent):
         # A small output: kept in the database, served by the API under the same names
         # (the store may hold another run's outputs under this key; only logs count).
         files = database_files(task_run.output, task_run.args)

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from headwater.errors import ConfigError, Contended, StoreUnavailable
+from headwater.store.sql import CONTENDED_SQLSTATES, driver_errors
 from headwater.store.sqlite import (
     WRITE,
     ThreadConnections,
     sqlite_file_engine,
     sqlite_memory_engine,
     sqlite_path,
+    without_ended_threads,
 )
 
 if TYPE_CHECKING:
@@ -235,8 +237,7 @@ class PinnedConnections:
         if conn is not None:
             self._discard(conn)
         with self._lock:
-            ended = [c for thread, c in self._all if not _alive(thread())]
-            self._all = [(t, c) for t, c in self._all if _alive(t())]
+            self._all, ended = without_ended_threads(self._all)
             full = len(self._all) + self._connecting >= self._limit
             self._connecting += not full
         for old in ended:  # the connections of threads that have ended go back to the pool
@@ -269,7 +270,7 @@ class PinnedConnections:
                 with contextlib.suppress(Exception):
                     self._finish(conn, commit=False)
                 raise
-            with _unavailable_as_error(), _psycopg_errors():
+            with _unavailable_as_error(), driver_errors():
                 self._finish(conn, commit=True)
         finally:
             self._local.busy = False
@@ -307,25 +308,6 @@ class PinnedConnections:
                 conn.close()
 
 
-def _alive(thread: threading.Thread | None) -> bool:
-    return thread is not None and thread.is_alive()
-
-
-@contextmanager
-def _psycopg_errors() -> Iterator[None]:
-    """Driver errors from COMMIT run on the driver (not through SQLAlchemy)."""
-    import psycopg
-
-    try:
-        yield
-    except psycopg.Error as exc:
-        if getattr(exc, "sqlstate", None) in _CONTENDED_SQLSTATES:
-            raise Contended(f"transaction aborted, try again: {exc}") from exc
-        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-            raise StoreUnavailable(f"database unavailable: {exc}") from exc
-        raise
-
-
 def transaction_notes(conn: Connection) -> dict[str, Any]:
     """Notes a write transaction keeps about itself (e.g. "made work ready"), gone with it."""
     notes: dict[str, Any] = conn.info.setdefault(_TXN, {})
@@ -356,9 +338,6 @@ def _unavailable_as_error() -> Iterator[None]:
         raise
 
 
-_CONTENDED_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
-
-
 def _convert_driver_errors(engine: Engine) -> None:
     """Turn "the database cannot be reached" errors into StoreUnavailable at the statement
     that met them, so code inside a transaction can tell an outage from its own bug."""
@@ -369,7 +348,7 @@ def _convert_driver_errors(engine: Engine) -> None:
         if context.is_pre_ping:
             return  # the pool is checking a connection: it reconnects by itself
         original = context.original_exception
-        if getattr(original, "sqlstate", None) in _CONTENDED_SQLSTATES:
+        if getattr(original, "sqlstate", None) in CONTENDED_SQLSTATES:
             raise Contended(f"transaction aborted, try again: {original}") from original
         if context.is_disconnect or isinstance(
             context.sqlalchemy_exception, sa.exc.OperationalError | sa.exc.InterfaceError

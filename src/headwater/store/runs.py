@@ -115,6 +115,10 @@ def _run_cols() -> list[sa.ColumnElement[Any]]:
 # the driver's cursor: see headwater.store.sql for why.
 _RUN_FIELDS = ", ".join(RunRow.__dataclass_fields__)
 _TR_FIELDS = ", ".join(TaskRunRow.__dataclass_fields__)
+_TR_STATE, _TR_MAP_PARENT, _TR_ARTIFACT = (
+    list(TaskRunRow.__dataclass_fields__).index(name)
+    for name in ("state", "is_map_parent", "artifact")
+)
 _ATTEMPT_FIELDS = ", ".join(AttemptRow.__dataclass_fields__)
 _NODES_IN = ("node_id IN (SELECT value FROM json_each(:b_nodes))", "node_id = ANY(:b_nodes)")
 
@@ -225,46 +229,11 @@ def _run(row: Sequence[Any]) -> RunRow:
 
 def _task_run(row: Sequence[Any]) -> TaskRunRow:
     """A task run from a row of its columns in TaskRunRow's field order."""
-    (
-        id_,
-        run_id,
-        node_id,
-        map_index,
-        task,
-        state,
-        queue,
-        is_map_parent,
-        waiting_on,
-        attempts,
-        max_attempts,
-        cache_key,
-        args,
-        output,
-        error,
-        started_at,
-        ended_at,
-        artifact,
-    ) = row
-    return TaskRunRow(
-        id_,
-        run_id,
-        node_id,
-        map_index,
-        task,
-        TaskRunState(state),
-        queue,
-        bool(is_map_parent),
-        waiting_on,
-        attempts,
-        max_attempts,
-        cache_key,
-        args,
-        output,
-        error,
-        started_at,
-        ended_at,
-        bool(artifact),
-    )
+    values = list(row)
+    values[_TR_STATE] = TaskRunState(values[_TR_STATE])
+    values[_TR_MAP_PARENT] = bool(values[_TR_MAP_PARENT])  # 0/1 on SQLite
+    values[_TR_ARTIFACT] = bool(values[_TR_ARTIFACT])
+    return TaskRunRow(*values)
 
 
 def _attempt(row: Sequence[Any]) -> AttemptRow:

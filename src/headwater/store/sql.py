@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
-_CONTENDED_SQLSTATES = ("40P01", "40001")
+CONTENDED_SQLSTATES = ("40P01", "40001")
 
 
 class Sql:
@@ -67,7 +67,7 @@ def driver_of(conn: Connection) -> Any:
 def execute(conn: Connection, stmt: Sql, params: Mapping[str, Any] | None = None) -> Any:
     """Run `stmt` in `conn`'s transaction; the driver's cursor (rows, rowcount)."""
     raw = driver_of(conn)
-    with _driver_errors():
+    with driver_errors():
         return raw.execute(stmt.text(conn.dialect.name), params or {})
 
 
@@ -76,7 +76,7 @@ def execute_many(conn: Connection, stmt: Sql, rows: Sequence[Mapping[str, Any]])
     if not rows:
         return
     raw = driver_of(conn)
-    with _driver_errors():
+    with driver_errors():
         cursor = raw.cursor()
         try:
             cursor.executemany(stmt.text(conn.dialect.name), rows)
@@ -89,7 +89,7 @@ def execute_rows(conn: Connection, text: str, rows: Sequence[Sequence[Any]]) -> 
     per row of values, in one driver call."""
     if not rows:
         return
-    with _driver_errors():
+    with driver_errors():
         cursor = driver_of(conn).cursor()
         try:
             cursor.executemany(text, list(rows))
@@ -107,7 +107,7 @@ def execute_each(
         return []
     raw = driver_of(conn)
     text = stmt.text(conn.dialect.name)
-    with _driver_errors():
+    with driver_errors():
         if conn.dialect.name == "sqlite":
             return [raw.execute(text, row).fetchall() for row in rows]
         cursor = raw.cursor()
@@ -156,13 +156,17 @@ def id_list(conn: Connection, ids: Sequence[Any]) -> Any:
 
 
 @contextmanager
-def _driver_errors() -> Iterator[None]:
+def driver_errors() -> Iterator[None]:
+    """Driver errors (sqlite3, psycopg) as the store's: an outage is StoreUnavailable, a
+    transaction the server aborted to break a deadlock is Contended; others unchanged."""
     try:
         yield
     except Exception as exc:
         kind = _classify(exc)
         if kind is None:
             raise
+        if kind is Contended:
+            raise Contended(f"transaction aborted, try again: {exc}") from exc
         raise kind(f"database unavailable: {exc}") from exc
 
 
@@ -177,7 +181,7 @@ def _classify(exc: Exception) -> type[Exception] | None:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a dependency
         return None
-    if getattr(exc, "sqlstate", None) in _CONTENDED_SQLSTATES:
+    if getattr(exc, "sqlstate", None) in CONTENDED_SQLSTATES:
         return Contended
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return StoreUnavailable

@@ -18,14 +18,15 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from headwater.errors import StoreUnavailable
+from headwater.store.sql import driver_errors
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+C = TypeVar("C")  # a connection, of whichever kind
 WRITE = "headwater_write"  # in an SQLAlchemy Connection's info: begin a write transaction
 _OWN = "headwater_thread_connection"
 
@@ -61,8 +62,7 @@ class ThreadConnections:
             conn = ThreadConnection(connect_sqlite(self._path), self._adopt)
             self._local.conn = conn
             with self._lock:
-                ended = [c for thread, c in self._all if not _alive(thread())]
-                self._all = [(t, c) for t, c in self._all if _alive(t())]
+                self._all, ended = without_ended_threads(self._all)
                 self._all.append((weakref.ref(threading.current_thread()), conn))
             for old in ended:  # the connections of threads that have ended
                 old.close()
@@ -86,7 +86,7 @@ class ThreadConnections:
     @contextmanager
     def transaction(self, begin: str) -> Iterator[ThreadConnection]:
         conn = self._connection()
-        with _sqlite_errors():
+        with driver_errors():
             conn.driver.execute(begin)
         self._local.busy = True
         try:
@@ -95,7 +95,7 @@ class ThreadConnections:
             except BaseException:
                 self._end(conn, commit=False)
                 raise
-            with _sqlite_errors():
+            with driver_errors():
                 self._end(conn, commit=True)
         finally:
             self._local.busy = False
@@ -205,7 +205,7 @@ class _Unclosable:
 
 def connect_sqlite(path: str) -> sqlite3.Connection:
     """A driver connection to the SQLite file at `path`, set up as every one of ours is."""
-    with _sqlite_errors():
+    with driver_errors():
         conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS, check_same_thread=False)
         # Take transaction control from the driver so BEGIN is ours to choose.
         conn.isolation_level = None
@@ -245,17 +245,19 @@ def _use_wal(cursor: Any) -> None:
             pause = min(pause * 2, 0.1)
 
 
-def _alive(thread: threading.Thread | None) -> bool:
-    return thread is not None and thread.is_alive()
-
-
-@contextmanager
-def _sqlite_errors() -> Iterator[None]:
-    """Driver errors from BEGIN/COMMIT run on the driver (not through SQLAlchemy)."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        raise StoreUnavailable(f"database unavailable: {exc}") from exc
+def without_ended_threads(
+    pairs: list[tuple[weakref.ref[threading.Thread], C]],
+) -> tuple[list[tuple[weakref.ref[threading.Thread], C]], list[C]]:
+    """(thread, connection) pairs split into those of live threads and the connections
+    of threads that have ended (to be closed outside the caller's lock)."""
+    live, ended = [], []
+    for ref, conn in pairs:
+        thread = ref()
+        if thread is not None and thread.is_alive():
+            live.append((ref, conn))
+        else:
+            ended.append(conn)
+    return live, ended
 
 
 def sqlite_path(url: str) -> str | None:
