@@ -40,6 +40,7 @@ NOT_IMPORTED = [
     # importing SQLAlchemy alone would take most of the start-up time.
     "sqlalchemy",
     "starlette",
+    "typer",  # usual `headwater run` command lines are parsed without click (cli.run_here)
     "uvicorn",
     "yaml",  # no recipe files
     "headwater.api",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -47,6 +48,17 @@ GROUPS = {
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The --project option every command that reads a project takes.
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--project",
+        "-C",
+        help="Project folder (default: the current folder).",
+        envvar="HEADWATER_PROJECT",
+    ),
+]
 _declared: dict[str, tuple[str, typer.Typer]] = {}  # name -> (module, a Typer holding it)
 
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from headwater.cli.app import command
+from headwater.cli.app import ProjectOpt, command
 from headwater.cli.errors import EXIT_FAILED, handled
-from headwater.cli.shared import ProjectOpt, find_pipeline, open_project, read_settings
+from headwater.cli.shared import find_pipeline, open_project, read_settings
 from headwater.config import load_settings
 
 if TYPE_CHECKING:

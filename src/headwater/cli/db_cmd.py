@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from headwater.cli.app import ProjectOpt
 from headwater.cli.errors import handled
-from headwater.cli.shared import ProjectOpt, read_settings
+from headwater.cli.shared import read_settings
 
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 

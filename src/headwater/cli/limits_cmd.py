@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from headwater.cli.app import ProjectOpt
 from headwater.cli.errors import handled
-from headwater.cli.shared import ProjectOpt, read_settings
+from headwater.cli.shared import read_settings
 
 limits_app = typer.Typer(
     help="Concurrency limits: at most N running for a key.", invoke_without_command=True

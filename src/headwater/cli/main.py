@@ -2,16 +2,43 @@
 
 The commands live in modules named for what they do (`run_cmd`, `project_cmd`,
 `serve_cmd`, ...); `headwater.cli.app` lists them and loads each one when it is used.
+Usual `headwater run` command lines skip click altogether (`headwater.cli.run_here`).
 """
 
 from __future__ import annotations
 
-from headwater.cli.app import app
+import sys
+from typing import TYPE_CHECKING, Any
+
 from headwater.cli.errors import EXIT_FAILED, EXIT_INVALID
+
+if TYPE_CHECKING:
+    from headwater.cli.app import app
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["run"]:
+        from headwater.cli.run_here import parse, run_here
+
+        arguments = parse(sys.argv[2:])
+        if arguments is not None:  # else click parses it, and explains what is wrong
+            try:
+                run_here(**arguments)
+            except KeyboardInterrupt:
+                sys.stderr.write("\nAborted!\n")  # as click says it
+                raise SystemExit(1) from None
+            return
+    from headwater.cli.app import app
+
     app()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # `from headwater.cli.main import app` (tests), without typer at start
+        from headwater.cli.app import app
+
+        return app
+    raise AttributeError(name)
 
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "app", "main"]

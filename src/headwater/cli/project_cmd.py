@@ -9,9 +9,9 @@ from typing import Optional
 
 import typer
 
-from headwater.cli.app import command
+from headwater.cli.app import ProjectOpt, command
 from headwater.cli.errors import EXIT_INVALID, handled
-from headwater.cli.shared import ProjectOpt, find_pipeline, open_project, read_settings
+from headwater.cli.shared import find_pipeline, open_project, read_settings
 
 
 @command()

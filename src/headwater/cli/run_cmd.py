@@ -1,28 +1,22 @@
 """`headwater run`, `submit`, `runs` and `cancel`: start runs (here, or for workers), list
 and cancel them.
 
-`headwater run` is the path whose start-up is measured (bench W4): this module imports
-only typer at its top, and each command imports what it needs.
+`headwater run` is the path whose start-up is measured (bench W4): its usual command
+lines do not reach this module at all (see `headwater.cli.run_here`); each command
+imports what it needs.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from headwater.cli import remote
-from headwater.cli.app import command
-from headwater.cli.errors import EXIT_FAILED, handled
-from headwater.cli.shared import (
-    ProjectOpt,
-    capture_task_logging,
-    find_pipeline,
-    open_project,
-    read_settings,
-)
+from headwater.cli.app import ProjectOpt, command
+from headwater.cli.errors import handled
+from headwater.cli.shared import find_pipeline, open_project, read_settings
 
 
 @command()
@@ -61,43 +55,21 @@ def run(
     project: ProjectOpt = None,
 ) -> None:
     """Run a pipeline here, in parallel where the DAG allows; exit 0 only if it succeeded."""
-    from headwater.cli.args import parse_params, parse_start_controls, parse_task_params
-    from headwater.cli.display import RunDisplay
-    from headwater.local import run_pipeline
-    from headwater.services.context import open_services
+    from headwater.cli.run_here import run_here
 
-    with handled():
-        settings = read_settings(project, concurrency=concurrency)
-        args = parse_params(param, params_file)
-        task_args = parse_task_params(task_param)
-        controls = parse_start_controls(start_at, start_in, expires_at)
-        loaded = open_project(settings)
-        found = find_pipeline(loaded, pipeline)
-        found.spec  # noqa: B018 - report definition problems before touching the database
-        # Tasks run with the project folder as working directory, whatever -C said.
-        os.chdir(settings.project_dir)
-        capture_task_logging()
-        svc = open_services(settings)
-        display = RunDisplay(svc)
-        try:
-            result = run_pipeline(
-                svc,
-                settings,
-                found,
-                args=args,
-                task_args=task_args,
-                force=force,
-                resume_from=resume,
-                registry=loaded.registry,
-                on_start=display.started,
-                wait=display.watch,
-                controls=controls,
-            )
-        finally:
-            svc.close()
-        display.summary(result, settings)
-    if not result.ok:
-        raise typer.Exit(EXIT_FAILED)
+    run_here(
+        pipeline,
+        param,
+        task_param,
+        params_file,
+        concurrency,
+        force,
+        resume,
+        start_at,
+        start_in,
+        expires_at,
+        project,
+    )
 
 
 @command()

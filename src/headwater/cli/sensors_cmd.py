@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
+from headwater.cli.app import ProjectOpt
 from headwater.cli.errors import handled
-from headwater.cli.shared import ProjectOpt
 from headwater.config import load_settings
 
 sensors_app = typer.Typer(

@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from headwater.cli.app import command
+from headwater.cli.app import ProjectOpt, command
 from headwater.cli.errors import handled
-from headwater.cli.shared import ProjectOpt, capture_task_logging, open_project, read_settings
+from headwater.cli.shared import capture_task_logging, open_project, read_settings
 
 HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on.")]
 PortOpt = Annotated[int, typer.Option("--port", help="Port (0: any free port).")]

@@ -1,27 +1,16 @@
-"""What the commands share: the --project option, reading settings, loading the project
-and finding a pipeline in it."""
+"""What the commands share: reading settings, loading the project and finding a pipeline
+in it. Free of typer, like `headwater.cli.run_here` which uses it."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from headwater.authoring.project import Project
     from headwater.authoring.registry import PipelineLike
     from headwater.config import Settings
-
-ProjectOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--project",
-        "-C",
-        help="Project folder (default: the current folder).",
-        envvar="HEADWATER_PROJECT",
-    ),
-]
 
 
 def read_settings(project: Path | None, **overrides: Any) -> Settings:
@@ -36,7 +25,7 @@ def open_project(settings: Settings, *, quiet: bool = False) -> Project:
     project = load_project(settings)
     if not quiet:
         for error in project.errors:
-            typer.echo(f"warning: could not load {error}", err=True)
+            sys.stderr.write(f"warning: could not load {error}\n")
     return project
 
 

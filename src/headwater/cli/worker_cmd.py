@@ -13,9 +13,9 @@ from typing import Optional
 import typer
 
 from headwater.authoring.project import Project
-from headwater.cli.app import command
+from headwater.cli.app import ProjectOpt, command
 from headwater.cli.errors import handled
-from headwater.cli.shared import ProjectOpt, capture_task_logging, open_project, read_settings
+from headwater.cli.shared import capture_task_logging, open_project, read_settings
 from headwater.config import Settings
 from headwater.errors import DefinitionError
 from headwater.services.context import Services
