@@ -202,11 +202,14 @@ def _record(
         ok = True if isinstance(result, Success) else _fail_task_run(svc, conn, claim, result, now)
         if ok is not None:
             done.setdefault(claim.run_id, []).append((claim.node_id, claim.map_index, ok))
-    claimed = _claim_next(svc, conn, then_claim, then_count)
+    # PostgreSQL: claim before the counters are locked (see record_results). SQLite
+    # has one writer and no row locks: claim once, after what this result made ready.
+    claim_first = svc.db.dialect != "sqlite"
+    claimed = _claim_next(svc, conn, then_claim, then_count) if claim_first else []
     for run_id in sorted(done):  # two batches lock the same runs in the same order
         plan, run = _plan_and_run(svc, conn, run_id)
         advance(svc, conn, plan, run, done=done[run_id], now=now)
-    if not claimed and claim_store.made_ready(conn):
+    if not claimed and (not claim_first or claim_store.made_ready(conn)):
         claimed = _claim_next(svc, conn, then_claim, then_count)  # what this made ready
     if claim_store.made_ready(conn) > len(claimed):
         after_commit(conn, svc.notify)

@@ -121,11 +121,18 @@ _TR_STATE, _TR_MAP_PARENT, _TR_ARTIFACT = (
 )
 _ATTEMPT_FIELDS = ", ".join(AttemptRow.__dataclass_fields__)
 _NODES_IN = ("node_id IN (SELECT value FROM json_each(:b_nodes))", "node_id = ANY(:b_nodes)")
+# A state condition beside a row's key: SQLite's planner would otherwise pick the
+# (run_id, state) index for `run_id = ... AND node_id IN (...) AND state IN (...)` and
+# scan every pending task run of the run (0.36 ms per step of a 1,000-task chain);
+# unary + keeps the value and leaves that index out.
+_STATE = ("+state", "state")
 
 
 def _two(template: str) -> Sql:
-    """A statement whose node list differs by dialect (`{nodes_in}` in the template)."""
-    return Sql(template.format(nodes_in=_NODES_IN[0]), template.format(nodes_in=_NODES_IN[1]))
+    """A statement that differs by dialect: `{nodes_in}` (a list of node ids) and
+    `{state}` (the state column in a condition that must not choose the index)."""
+    pairs = zip(_NODES_IN, _STATE, strict=True)
+    return Sql(*(template.format(nodes_in=nodes, state=state) for nodes, state in pairs))
 
 
 def _states(targets: Iterable[Any]) -> str:
@@ -185,7 +192,7 @@ def _update_sql(table: str, where: str, target: Any, keys: tuple[str, ...], tail
     sets = ", ".join(f"{k} = :{k}" for k in ("state", *keys))
     return _two(
         f"UPDATE {table} SET {sets} WHERE {where}"
-        f" AND state IN ({_states(sources_of(target))}){tail}"
+        f" AND {{state}} IN ({_states(sources_of(target))}){tail}"
     )
 
 
