@@ -80,7 +80,7 @@ def launch(kind: str, name: str, args: dict[str, Any], folders: tuple[Path, Path
     log_dir, output_dir = folders
     task = TASKS[name].definition
     if kind == "command":
-        task = task.model_copy(update={"kind": "command", "command": COMMANDS[name]})
+        task = task.replace(kind="command", command=COMMANDS[name])
     ctx = AttemptContext(
         "run1", "p", name, -1, 1, task, args, log_dir, output_dir, "/artifacts/p", load
     )

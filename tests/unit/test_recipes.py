@@ -13,9 +13,10 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from headwater import pipeline, task
+from headwater.authoring.recipes import Backoff as RecipeBackoff
 from headwater.authoring.recipes import compile_recipe, load_recipe, recipe_json_schema
 from headwater.authoring.registry import Registry, use_registry
-from headwater.domain.spec import PipelineSpec
+from headwater.domain.spec import Backoff, PipelineSpec
 from headwater.errors import DefinitionError
 
 EXAMPLE_RECIPE = Path(__file__).resolve().parents[2] / "examples/pipelines/orders_report.yaml"
@@ -150,7 +151,7 @@ def test_python_pipeline_and_equivalent_recipe_have_the_same_nodes_and_tasks(
     from_recipe = compile_recipe(yaml.safe_load(YAML_RECIPE), "totals.yaml")
 
     def strip(spec: PipelineSpec) -> list[dict[str, Any]]:
-        return [n.model_dump(exclude={"source"}) for n in spec.nodes]
+        return [n.replace(source=None).to_json_dict() for n in spec.nodes]
 
     assert strip(from_python) == strip(from_recipe)
     assert from_python.tasks == from_recipe.tasks
@@ -401,3 +402,30 @@ def test_recipe_json_schema_rejects_bad_documents(change: dict[str, Any]) -> Non
 def test_recipe_json_schema_requires_tasks() -> None:
     errors = list(Draft202012Validator(recipe_json_schema()).iter_errors({"name": "x"}))
     assert any("tasks" in e.message for e in errors)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"base_seconds": 0, "factor": 1, "max_seconds": 0, "jitter": False},
+        {"factor": 0.5},
+        {"base_seconds": -1},
+        {"max_seconds": -0.5},
+        {"jitter": None},
+        {"factor": "x"},
+        {"other": 1},
+    ],
+)
+def test_a_recipe_backoff_is_checked_as_the_spec_checks_it(values: dict[str, Any]) -> None:
+    """Recipes describe backoff with a pydantic model of their own (for the published
+    JSON Schema): it must take and refuse what the spec's Backoff does."""
+    try:
+        expected: Any = Backoff(**values).to_json_dict()
+    except ValueError:
+        expected = "invalid"
+    try:
+        got: Any = RecipeBackoff(**values).model_dump()
+    except ValueError:
+        got = "invalid"
+    assert got == expected

@@ -170,7 +170,7 @@ def test_ill_typed_literal_deep_in_a_structure_is_pointed_at() -> None:
         },
     )
     spec = _spec(_node("a", "nested", args={"cfg": {"limits": [1, "two", 3]}}))
-    spec = spec.model_copy(update={"tasks": {**TASKS, "nested": nested}})
+    spec = spec.replace(tasks={**TASKS, "nested": nested})
     problem = _only(validate_spec(spec))
     assert problem.path == "nodes.a.args.cfg.limits[1]"
     assert "'two' is not of type 'integer'" in problem.message
@@ -214,7 +214,7 @@ def test_unbindable_output_type_mismatch_integer_to_string() -> None:
 def test_integer_output_binds_to_number_parameter() -> None:
     number = _task("number", {"v": {"type": "number"}}, ("v",))
     spec = _spec(_node("up", "an_int"), _node("a", "number", args={"v": _out("up")}))
-    spec = spec.model_copy(update={"tasks": {**TASKS, "number": number}})
+    spec = spec.replace(tasks={**TASKS, "number": number})
     assert validate_spec(spec) == []
 
 
@@ -243,7 +243,7 @@ def test_mapped_node_output_is_a_list_downstream() -> None:
         _node("all", "take_list", args={"items": _out("each")}),
         _node("one", "take_int", args={"x": _out("each")}),
     )
-    spec = spec.model_copy(update={"tasks": {**TASKS, "double": double}})
+    spec = spec.replace(tasks={**TASKS, "double": double})
     problem = _only(validate_spec(spec))
     assert problem.path == "nodes.one.args.x"
     assert "it is array" in problem.message
@@ -398,10 +398,10 @@ def test_adding_one_back_edge_yields_exactly_a_cycle_problem_on_the_cycle(
     low = data.draw(st.sampled_from(sorted(n for n in by_id if high in _reaches(edges, n))))
     target = by_id[low]
     if as_after:
-        changed = target.model_copy(update={"after": (*target.after, high)})
+        changed = target.replace(after=(*target.after, high))
     else:
         inputs = [*target.args.get("inputs", []), _out(high)]
-        changed = target.model_copy(update={"args": {"inputs": inputs}})
+        changed = target.replace(args={"inputs": inputs})
     nodes = [changed if n.id == low else n for n in nodes]
     edges = edges | {(high, low)}
 
@@ -429,11 +429,7 @@ def _hash_spec(
     return PipelineSpec(
         name="p",
         params=params or {"type": "object", "properties": {"day": {"type": "string"}}},
-        tasks={
-            "take_int": TAKE_INT.model_copy(
-                update={"source": Source(file="a.py", line=source_line)}
-            )
-        },
+        tasks={"take_int": TAKE_INT.replace(source=Source(file="a.py", line=source_line))},
         nodes=(
             NodeSpec(
                 id="a", task="take_int", args=args, source=Source(file="a.py", line=source_line)
@@ -469,7 +465,5 @@ def test_content_hash_ignores_where_the_code_lives() -> None:
 
 def test_content_hash_changes_with_task_settings() -> None:
     base = _hash_spec({"x": 1})
-    retried = base.model_copy(
-        update={"tasks": {"take_int": TAKE_INT.model_copy(update={"retries": 3})}}
-    )
+    retried = base.replace(tasks={"take_int": TAKE_INT.replace(retries=3)})
     assert base.content_hash != retried.content_hash

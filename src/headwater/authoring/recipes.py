@@ -44,12 +44,12 @@ from headwater.domain.schedule import ScheduleSpec
 from headwater.domain.spec import (
     NAME_PATTERN,
     NODE_ID_PATTERN,
-    Backoff,
     NodeSpec,
     PipelineSpec,
     Source,
     TaskDef,
 )
+from headwater.domain.spec import Backoff as SpecBackoff
 from headwater.domain.triggers import FileSensorDef, HookDef, SensorDef
 from headwater.domain.validate import validate_spec
 from headwater.errors import DefinitionError
@@ -57,6 +57,17 @@ from headwater.errors import DefinitionError
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Backoff(_Strict):
+    # The spec's Backoff as a pydantic model, for the recipe's JSON Schema: the same
+    # fields and checks (a test keeps them so).
+    __doc__ = SpecBackoff.__doc__
+
+    base_seconds: float = Field(1.0, ge=0)
+    factor: float = Field(2.0, ge=1)
+    max_seconds: float = Field(300.0, ge=0)
+    jitter: bool = True
 
 
 class RecipeTask(_Strict):
@@ -316,7 +327,7 @@ def _task_def(
             description=item.description,
             params_schema=command_params_schema(item.params),
             retries=item.retries,
-            backoff=item.backoff or Backoff(),
+            backoff=SpecBackoff(**item.backoff.model_dump()) if item.backoff else SpecBackoff(),
             timeout_seconds=item.timeout,
             cache=item.cache,
             queue=item.queue,

@@ -12,13 +12,12 @@ from functools import cached_property
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import to_jsonable_python
 
 from headwater.authoring import schema, tracing
 from headwater.authoring.registry import current_registry
 from headwater.domain.problems import Problem
-from headwater.domain.spec import Backoff, Source, TaskDef
+from headwater.domain.spec import Backoff, Source, SpecError, TaskDef
 from headwater.errors import DefinitionError
 
 P = ParamSpec("P")
@@ -270,12 +269,9 @@ def task(
         )
         try:
             made.definition  # noqa: B018 - derive it now: a bad option fails at import
-        except PydanticValidationError as exc:
+        except SpecError as exc:
             raise DefinitionError(
-                [
-                    Problem(str(source), ".".join(map(str, e["loc"])), e["msg"])
-                    for e in exc.errors()
-                ],
+                [Problem(str(source), ".".join(map(str, loc)), msg) for loc, msg in exc.errors],
                 f"task {made.name} is invalid",
             ) from None
         current_registry().add_task(made)

@@ -83,7 +83,7 @@ def load_spec(conn: Connection, version_id: int) -> PipelineSpec:
     row = execute(conn, _SPEC, {"id": version_id}).fetchone()
     if row is None:
         raise NotFound(f"no pipeline version {version_id}")
-    return PipelineSpec.model_validate(json.loads(row[0]))
+    return PipelineSpec.from_json(json.loads(row[0]))
 
 
 def find_pipeline(conn: Connection, name: str) -> PipelineRow | None:

@@ -43,7 +43,7 @@ def save_tasks(conn: Connection, found: Sequence[TaskDef], location: str, now: f
         values = {
             "version": task.version,
             "kind": task.kind,
-            "definition": canonical_json(task.model_dump(mode="json", exclude_none=True)),
+            "definition": canonical_json(task.to_json_dict()),
             "location": location,
             "registered_at": now,
         }
@@ -74,6 +74,4 @@ def get_task(conn: Connection, name: str) -> TaskRow:
 
 
 def _task_row(row: sa.Row[Any]) -> TaskRow:
-    return TaskRow(
-        TaskDef.model_validate(json.loads(row.definition)), row.location, row.registered_at
-    )
+    return TaskRow(TaskDef.from_json(json.loads(row.definition)), row.location, row.registered_at)
