@@ -35,7 +35,7 @@ class Pipeline:
     @cached_property
     def spec(self) -> PipelineSpec:
         """The validated spec; raises DefinitionError listing every problem."""
-        params = schema.params_schema(schema.params_model(self.fn, self.name, str(self.source)))
+        params = schema.Params(self.fn, self.name, str(self.source)).json_schema()
         builder = tracing.Builder(self.name)
         placeholders = {name: tracing.ParamRef(name) for name in params["properties"]}
         with tracing.building(builder):

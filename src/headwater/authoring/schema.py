@@ -1,16 +1,25 @@
-"""JSON Schemas for a function's parameters and return value, from its type hints."""
+"""JSON Schemas for a function's parameters and return value, from its type hints, and
+the check of arguments against the parameters.
+
+pydantic defines both; plain hints and JSON values take the fast paths of
+`headwater.authoring.plain`, which give the same results without importing pydantic.
+"""
 
 from __future__ import annotations
 
+import copy
 import inspect
 import typing
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
-
+from headwater.authoring import plain
 from headwater.domain.problems import Problem
 from headwater.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -20,38 +29,91 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
         return {}
 
 
-def params_model(fn: Callable[..., Any], name: str, where: str) -> type[BaseModel]:
-    """A pydantic model whose fields are `fn`'s parameters (extra fields forbidden)."""
-    hints = _hints(fn)
-    fields: dict[str, Any] = {}
-    for param in inspect.signature(fn).parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise DefinitionError(
-                [Problem(where, param.name, "*args and **kwargs cannot be task parameters")]
-            )
-        if param.name.startswith("_"):
-            raise DefinitionError(
-                [Problem(where, param.name, "parameter names cannot start with '_'")]
-            )
-        default = ... if param.default is param.empty else param.default
-        fields[param.name] = (hints.get(param.name, Any), default)
-    model_name = name.replace(".", "_") + "_params"
-    config = ConfigDict(extra="forbid", arbitrary_types_allowed=False)
-    model: type[BaseModel] = create_model(model_name, __config__=config, **fields)
-    return model
+class Params:
+    """A function's parameters (extra arguments forbidden), as pydantic sees them."""
+
+    def __init__(self, fn: Callable[..., Any], name: str, where: str) -> None:
+        hints = _hints(fn)
+        self.fields: dict[str, tuple[Any, Any]] = {}  # name: (hint, default or ...)
+        for param in inspect.signature(fn).parameters.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise DefinitionError(
+                    [Problem(where, param.name, "*args and **kwargs cannot be task parameters")]
+                )
+            if param.name.startswith("_"):
+                raise DefinitionError(
+                    [Problem(where, param.name, "parameter names cannot start with '_'")]
+                )
+            default = ... if param.default is param.empty else param.default
+            self.fields[param.name] = (hints.get(param.name, Any), default)
+        self.model_name = name.replace(".", "_") + "_params"
+        parsed = {name: plain.parse(hint) for name, (hint, _) in self.fields.items()}
+        # None when a hint or a default is not plain: pydantic handles those parameters.
+        self._plain: dict[str, plain.Hint] | None = (
+            None if None in parsed.values() else typing.cast(dict[str, plain.Hint], parsed)
+        )
+
+    @cached_property
+    def model(self) -> type[BaseModel]:
+        """The pydantic model of the parameters, made only when a fast path cannot answer."""
+        from pydantic import ConfigDict, create_model
+
+        config = ConfigDict(extra="forbid", arbitrary_types_allowed=False)
+        fields: dict[str, Any] = self.fields
+        return create_model(self.model_name, __config__=config, **fields)
+
+    def json_schema(self) -> dict[str, Any]:
+        schema = self._plain_schema() if self._plain is not None else None
+        if schema is None:
+            schema = self.model.model_json_schema()
+        schema.pop("title", None)
+        for name, prop in schema.setdefault("properties", {}).items():
+            # pydantic's automatic titles ("Min Amount") add nothing, and would make a
+            # Python pipeline's spec differ from the same pipeline written as a recipe.
+            if prop.get("title") == name.replace("_", " ").title():
+                del prop["title"]
+        schema["additionalProperties"] = False
+        return schema
+
+    def _plain_schema(self) -> dict[str, Any] | None:
+        assert self._plain is not None
+        properties = {}
+        for name, hint in self._plain.items():
+            prop = plain.schema(hint) | {"title": name.title().replace("_", " ").strip()}
+            default = self.fields[name][1]
+            if default is not ...:
+                prop["default"] = plain.json_value(default)
+                if prop["default"] is plain.NOT_PLAIN:
+                    return None
+            properties[name] = prop
+        required = [name for name, (_, default) in self.fields.items() if default is ...]
+        schema = {"additionalProperties": False, "properties": properties, "type": "object"}
+        schema |= {"required": required} if required else {}
+        return typing.cast(dict[str, Any], plain.sort_like_pydantic(schema))
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments to call the function with; pydantic's ValidationError
+        when they do not fit (pydantic also coerces what it can, such as "1" to 1)."""
+        if self._plain is not None and arguments.keys() <= self._plain.keys():
+            kwargs = {}
+            for name, hint in self._plain.items():
+                if name in arguments:
+                    kwargs[name] = plain.accept(hint, arguments[name])
+                elif (default := self.fields[name][1]) is not ...:
+                    # pydantic copies a default that could be changed in place.
+                    kwargs[name] = default if _immutable(default) else copy.deepcopy(default)
+                else:
+                    break
+                if kwargs[name] is plain.NOT_PLAIN:
+                    break
+            else:
+                return kwargs
+        validated = self.model.model_validate(dict(arguments))
+        return {name: getattr(validated, name) for name in self.fields}
 
 
-def params_schema(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema()
-    schema.pop("title", None)
-    props = schema.setdefault("properties", {})
-    for name, prop in props.items():
-        # pydantic's automatic titles ("Min Amount") add nothing, and would make a
-        # Python pipeline's spec differ from the same pipeline written as a recipe.
-        if prop.get("title") == name.replace("_", " ").title():
-            del prop["title"]
-    schema["additionalProperties"] = False
-    return schema
+def _immutable(value: Any) -> bool:
+    return value is None or type(value) in (str, int, float, bool)
 
 
 def output_schema(fn: Callable[..., Any]) -> dict[str, Any] | None:
@@ -59,7 +121,23 @@ def output_schema(fn: Callable[..., Any]) -> dict[str, Any] | None:
     hints = _hints(fn)
     if "return" not in hints:
         return None
+    hint = plain.parse(hints["return"])
+    if hint is not None:
+        return typing.cast(dict[str, Any], plain.sort_like_pydantic(plain.schema(hint)))
+    from pydantic import TypeAdapter
+
     try:
-        return TypeAdapter(hints["return"]).json_schema(mode="serialization")
+        found: dict[str, Any] = TypeAdapter(hints["return"]).json_schema(mode="serialization")
+        return found
     except Exception:  # noqa: BLE001 - a type pydantic cannot describe: unknown shape
         return None
+
+
+def to_json(value: Any) -> Any:
+    """`value` as JSON data, as pydantic_core.to_jsonable_python makes it."""
+    converted = plain.json_value(value)
+    if converted is not plain.NOT_PLAIN:
+        return converted
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value)

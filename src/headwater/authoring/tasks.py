@@ -11,9 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
-
 from headwater.authoring import schema, tracing
 from headwater.authoring.registry import current_registry
 from headwater.domain.problems import Problem
@@ -67,9 +64,9 @@ class Task(Generic[P, R]):
         return self.name.rsplit(".", 1)[-1]
 
     @cached_property
-    def params_model(self) -> type[BaseModel]:
+    def param_types(self) -> schema.Params:
         assert self.fn is not None
-        return schema.params_model(self.fn, self.name, str(self.source))
+        return schema.Params(self.fn, self.name, str(self.source))
 
     @cached_property
     def definition(self) -> TaskDef:
@@ -79,7 +76,7 @@ class Task(Generic[P, R]):
             kind="python",
             version=self.version,
             description=self.description,
-            params_schema=schema.params_schema(self.params_model),
+            params_schema=self.param_types.json_schema(),
             output_schema=schema.output_schema(self.fn),
             retries=self.retries,
             backoff=self.backoff,
@@ -171,9 +168,7 @@ class Task(Generic[P, R]):
         """Validate merged arguments, call the function, return its output as JSON."""
         fn: Callable[..., Any] | None = self.fn
         assert fn is not None
-        validated = self.params_model.model_validate(dict(arguments))
-        kwargs = {name: getattr(validated, name) for name in self.params_model.model_fields}
-        return to_jsonable_python(fn(**kwargs))
+        return schema.to_json(fn(**self.param_types.validate(arguments)))
 
     def __repr__(self) -> str:
         return f"<{self.kind} task {self.name}>"

@@ -14,8 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_jsonable_python
-
+from headwater.authoring.schema import to_json
 from headwater.domain import bindings
 from headwater.domain.problems import Problem
 from headwater.domain.spec import NodeSpec, Source, TaskDef
@@ -177,7 +176,7 @@ def to_spec_value(value: Any, source: Source, path: str, problems: list[Problem]
     if isinstance(value, list | tuple):
         return [to_spec_value(v, source, f"{path}[{i}]", problems) for i, v in enumerate(value)]
     try:
-        return to_jsonable_python(value)
+        return to_json(value)
     except Exception:  # noqa: BLE001 - pydantic raises several types for unserialisable values
         problems.append(Problem(str(source), path, f"{type(value).__name__} is not JSON"))
         return None
