@@ -42,8 +42,11 @@ NOT_IMPORTED = [
     # SQLite's statements on the run path are hand-written, on the driver (store.sql):
     # importing SQLAlchemy alone would take most of the start-up time.
     "sqlalchemy",
+    "socket",  # the worker's host name comes from os.uname()
     "starlette",
+    "subprocess",  # only command and process tasks start child processes
     "typer",  # usual `headwater run` command lines are parsed without click (cli.run_here)
+    "uuid",  # ids from os.urandom
     "uvicorn",
     "yaml",  # no recipe files
     "headwater.api",

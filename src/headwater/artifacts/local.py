@@ -15,7 +15,6 @@ import contextlib
 import itertools
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -31,7 +30,7 @@ from headwater.artifacts.base import (
 )
 
 _FILE_MODE = 0o666  # narrowed by the umask, like any file a program creates
-_IMPORT_TOKEN = uuid.uuid4().hex[:8]  # with the pid: this process, though pids are reused
+_IMPORT_TOKEN = os.urandom(4).hex()  # with the pid: this process, though pids are reused
 _COUNTER = itertools.count()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from functools import cached_property
@@ -152,6 +151,8 @@ def command_env(
 
 def run_command_sync(task: TaskDef, arguments: Mapping[str, Any]) -> Any:
     """Run a command task directly (outside a pipeline): its output, or CommandFailed."""
+    import subprocess
+
     assert task.command is not None
     proc = subprocess.run(
         ["/bin/sh", "-c", task.command],

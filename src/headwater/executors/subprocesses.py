@@ -1,11 +1,12 @@
 """A child process whose stdout and stderr stream into the attempt log as it runs, in
-its own process group so terminate() stops it and everything it started."""
+its own process group so terminate() stops it and everything it started.
+
+`subprocess` is imported when a child starts: a run of inline tasks never needs it."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from typing import IO
@@ -26,6 +27,8 @@ class ChildProcess:
         on_stdout_line: Callable[[bytes], None] | None = None,
         cwd: str | None = None,
     ) -> None:
+        import subprocess
+
         self.log = log
         self.killed = threading.Event()
         self._on_stdout_line = on_stdout_line
@@ -65,6 +68,8 @@ class ChildProcess:
 
     def wait(self, timeout: float | None) -> int | None:
         """The exit code, or None if still running after `timeout` seconds."""
+        import subprocess
+
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -77,6 +82,8 @@ class ChildProcess:
 
     def terminate(self) -> None:
         """SIGTERM to the whole group, SIGKILL after a grace period."""
+        import subprocess
+
         self.killed.set()
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)

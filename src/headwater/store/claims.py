@@ -8,7 +8,7 @@ result or heartbeat names it, and is refused once the attempt is no longer runni
 from __future__ import annotations
 
 import functools
-import uuid
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -175,7 +175,7 @@ def claim(
         "b_worker": worker_id,
         "b_executor": executor,
         # To run one after another in one thread: one id for the lot (see the reaper).
-        "b_batch": uuid.uuid4().hex if batch and len(claimed) > 1 else None,
+        "b_batch": os.urandom(16).hex() if batch and len(claimed) > 1 else None,
         "b_lease": lease_seconds,
         "b_now": now,
     }

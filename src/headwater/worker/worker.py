@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -52,6 +50,7 @@ MAX_POLL_SECONDS = 1.0
 QUICK_SECONDS = 0.005  # attempts quicker than this are claimed and recorded in batches
 MAX_BATCH = 64
 BATCH_SECONDS = 1.0  # a batch gives back what it has not started after this long
+_HOST = os.uname().nodename  # socket.gethostname(), without importing socket
 
 
 class Worker:
@@ -72,7 +71,7 @@ class Worker:
         self.run_id, self.queues = run_id, list(queues) if queues else None
         self.concurrency = concurrency or settings.concurrency
         self.grace_seconds = grace_seconds
-        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.id = f"{_HOST}-{os.getpid()}-{os.urandom(4).hex()}"
         self.executors: dict[str, Executor] = {
             "inline": InlineExecutor(),
             "process": ProcessExecutor(),
@@ -105,7 +104,7 @@ class Worker:
             lambda: register_worker(
                 self.svc,
                 worker_id=self.id,
-                host=socket.gethostname(),
+                host=_HOST,
                 pid=os.getpid(),
                 queues=self.queues or [],
                 concurrency=self.concurrency,
