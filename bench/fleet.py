@@ -3,6 +3,11 @@ processes, and the time from a run becoming ready to its first task starting on 
 worker (p50, p99), on SQLite and on PostgreSQL. Prints a markdown table of medians.
 
     python bench/fleet.py [--attempts 2000] [--workers 1,2,4,8] [--backends sqlite,postgresql]
+
+Beside each rate, the CPU seconds the drain cost per 1,000 attempts (user + system, from
+/proc): the workers' and, on PostgreSQL, the server's (every process of the local
+cluster, background writers included). On a shared machine wall-clock rates follow the
+load; the CPU per attempt is the figure that compares across machines and days.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -139,9 +145,63 @@ def wait_run(url: str, run_id: str, timeout: float = 600) -> float:
     raise SystemExit(f"run {run_id} did not end in {timeout} s")
 
 
+def cpu_times(pids: list[int]) -> dict[tuple[int, int], float]:
+    """{(pid, start time): user + system CPU seconds so far} of the processes still there."""
+    tick = os.sysconf("SC_CLK_TCK")
+    times = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime, stime and starttime are fields 14, 15 and 22 of stat(5).
+        times[(pid, int(fields[19]))] = (int(fields[11]) + int(fields[12])) / tick
+    return times
+
+
+def cpu_spent(before: dict[tuple[int, int], float], after: dict[tuple[int, int], float]) -> float:
+    """CPU seconds spent between two `cpu_times` by the processes alive at the second
+    (a process that ended in between is left out: a short-lived backend of the bench's
+    own, or of another user of the server)."""
+    return sum(cpu - before.get(key, 0.0) for key, cpu in after.items())
+
+
+def server_pids(url: str) -> list[int]:
+    """PostgreSQL: the postmaster and its children (backends, WAL writer, checkpointer)."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        backend = int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    engine.dispose()
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == postmaster:
+                children.append(int(entry.name))
+    return [postmaster, *children]
+
+
+@dataclass
+class Fleet:
+    root: Path
+    env: dict[str, str]
+    url: str
+    procs: list[subprocess.Popen[bytes]]
+
+    def cpu(self) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
+        """CPU times of the workers and (PostgreSQL) of the server's processes so far."""
+        workers = cpu_times([p.pid for p in self.procs])
+        server = cpu_times(server_pids(self.url)) if self.url.startswith("postgresql") else {}
+        return workers, server
+
+
 @contextmanager
-def fleet(backend: str, workers: int) -> Iterator[tuple[Path, dict[str, str], str]]:
-    """A fresh project and database with `workers` running workers: (root, env, url)."""
+def fleet(backend: str, workers: int) -> Iterator[Fleet]:
+    """A fresh project and database with `workers` running workers."""
     root = make_project()
     url, dbname = new_database(backend, root)
     env = {**os.environ, "HEADWATER_DATABASE_URL": url, "HEADWATER_POLL_SECONDS": "0.1"}
@@ -151,7 +211,7 @@ def fleet(backend: str, workers: int) -> Iterator[tuple[Path, dict[str, str], st
         )
         procs = start_workers(root, env, workers)
         try:
-            yield root, env, url
+            yield Fleet(root, env, url, procs)
         finally:
             stop_workers(procs)
     finally:
@@ -159,20 +219,26 @@ def fleet(backend: str, workers: int) -> Iterator[tuple[Path, dict[str, str], st
         shutil.rmtree(root, ignore_errors=True)
 
 
-def throughput(backend: str, workers: int, attempts: int) -> float:
-    with fleet(backend, workers) as (root, env, url):
-        run_id = submit(root, env, "drain", "-p", f"n={attempts}")
-        return attempts / wait_run(url, run_id)
+def throughput(backend: str, workers: int, attempts: int) -> tuple[float, float, float]:
+    """(attempts per second, CPU seconds per 1,000 attempts of the workers and of the
+    server)."""
+    with fleet(backend, workers) as f:
+        before = f.cpu()
+        run_id = submit(f.root, f.env, "drain", "-p", f"n={attempts}")
+        rate = attempts / wait_run(f.url, run_id)
+        after = f.cpu()
+        per = 1000 / attempts
+        return rate, cpu_spent(before[0], after[0]) * per, cpu_spent(before[1], after[1]) * per
 
 
 def latency(backend: str, samples: int) -> tuple[float, float]:
     """Ready-to-start: an attempt's started_at minus its run's created_at (ms)."""
-    with fleet(backend, 1) as (root, env, url):
+    with fleet(backend, 1) as f:
         waits = []
         for _ in range(samples):
-            run_id = submit(root, env, "single", "--force")
-            wait_run(url, run_id)
-            waits.append(_first_start_ms(url, run_id))
+            run_id = submit(f.root, f.env, "single", "--force")
+            wait_run(f.url, run_id)
+            waits.append(_first_start_ms(f.url, run_id))
         waits.sort()
         return statistics.median(waits), waits[min(len(waits) - 1, int(len(waits) * 0.99))]
 
@@ -199,12 +265,15 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--latency-samples", type=int, default=50)
     options = parser.parse_args()
-    print("| backend | workers | no-op attempts/s |")
-    print("|---|---:|---:|")
+    print("| backend | workers | no-op attempts/s | CPU s per 1,000 attempts: workers + server |")
+    print("|---|---:|---:|---:|")
     for backend in options.backends.split(","):
         for count in map(int, options.workers.split(",")):
-            rate = throughput(backend, count, options.attempts)
-            print(f"| {backend} | {count} | {rate:.0f} |", flush=True)
+            rate, workers, server = throughput(backend, count, options.attempts)
+            cpu = f"{workers + server:.2f} ({workers:.2f} + {server:.2f})"
+            print(f"| {backend} | {count} | {rate:.0f} | {cpu} |", flush=True)
+    if options.latency_samples <= 0:
+        return
     print("\n| backend | ready-to-start p50 ms | p99 ms |")
     print("|---|---:|---:|")
     for backend in options.backends.split(","):
