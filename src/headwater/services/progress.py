@@ -125,25 +125,22 @@ def _expand(
     run_store.transition_task_run(
         conn, parent.id, TaskRunState.RUNNING, waiting_on=len(items), started_at=now
     )
-    run_store.insert_task_runs(
+    run_store.insert_map_children(
         conn,
-        [
-            {
-                "run_id": run.id,
-                "node_id": node_id,
-                "map_index": index,
-                "task": parent.task,
-                "state": TaskRunState.READY.value,
-                "queue": parent.queue,
-                "priority": run.priority,
-                "available_at": run.start_at or 0.0,
-                "waiting_on": 0,
-                "max_attempts": parent.max_attempts,
-                "created_at": now,
-                "limit_keys": plan.limit_keys[node_id],
-            }
-            for index in range(len(items))
-        ],
+        len(items),
+        {
+            "run_id": run.id,
+            "node_id": node_id,
+            "task": parent.task,
+            "state": TaskRunState.READY.value,
+            "queue": parent.queue,
+            "priority": run.priority,
+            "available_at": run.start_at or 0.0,
+            "waiting_on": 0,
+            "max_attempts": parent.max_attempts,
+            "created_at": now,
+            "limit_keys": plan.limit_keys[node_id],
+        },
     )
     run_store.add_remaining(conn, run.id, len(items))
     claim_store.notify_ready(svc.db, conn, len(items))

@@ -77,13 +77,18 @@ def _claim_sql(by_queue: bool, by_run: bool) -> Sql:
     nor take the same row. The UPDATE is conditional on the row still being ready."""
 
     where = ["state = 'ready'", "available_at <= {now}"]
+    # PostgreSQL: nothing while any concurrency limit exists (`claim` then takes the
+    # path that checks them).
+    pg_where = [*where, "NOT EXISTS (SELECT 1 FROM limits)"]
     if by_queue:
         where.append("queue IN {queues}")
     if by_run:
         where.append("run_id = :b_run")
-    ready = (
-        f"SELECT id FROM task_runs WHERE {' AND '.join(where)}"
+    pg_where += where[2:]
+    ready, pg_ready = (
+        f"SELECT id FROM task_runs WHERE {' AND '.join(conditions)}"
         " ORDER BY priority DESC, id LIMIT :b_limit"
+        for conditions in (where, pg_where)
     )
     mark = (
         "UPDATE task_runs SET state = 'running', attempts = attempts + 1,"
@@ -92,10 +97,14 @@ def _claim_sql(by_queue: bool, by_run: bool) -> Sql:
     sqlite = (f"{mark} WHERE id IN ({ready}) AND state = 'ready' RETURNING {_RETURNED}").format(
         now=":b_now", queues="(SELECT value FROM json_each(:b_queues))"
     )
+    # PostgreSQL: the chosen rows are locked, having been seen ready (a row another
+    # transaction changed meanwhile is checked again before it is locked), so they are
+    # still ready. The UPDATE finds them by primary key: joined to the chosen rows, or
+    # with its own `state = 'ready'`, the planner of a table whose statistics predate its
+    # ready rows (a new database, a map just expanded) scanned every ready row instead.
     postgresql = (
-        f"WITH chosen AS ({ready} FOR UPDATE SKIP LOCKED)"
-        f" {mark} FROM chosen WHERE task_runs.id = chosen.id AND task_runs.state = 'ready'"
-        f" RETURNING {', '.join('task_runs.' + c for c in _RETURNED.split(', '))}"
+        f"WITH chosen AS ({pg_ready} FOR UPDATE SKIP LOCKED)"
+        f" {mark} WHERE id = ANY(ARRAY(SELECT id FROM chosen)) RETURNING {_RETURNED}"
     ).format(now=NOW["postgresql"], queues="(SELECT unnest(CAST(:b_queues AS text[])))")
     return Sql(sqlite, postgresql)
 
@@ -123,11 +132,24 @@ def _insert_attempts_sql(count: int) -> Sql:
         " started_at)"
         " VALUES {values} RETURNING id, task_run_id, lease_until"
     )
-    sqlite, postgresql = (
-        insert.format(values=", ".join(row.format(i=i, now=now) for i in range(count)))
-        for now in (":b_now", NOW["postgresql"])
-    )
-    return Sql(sqlite, postgresql)
+    sqlite = insert.format(values=", ".join(row.format(i=i, now=":b_now") for i in range(count)))
+    return Sql(sqlite)
+
+
+# PostgreSQL: the rows' values as three arrays, one statement whatever the count (a
+# statement with three parameters a row was converted by psycopg anew each time, past
+# its cache's 50 parameters, and prepared on the server once per count).
+_INSERT_ATTEMPTS_PG = Sql(
+    "SELECT 1",
+    "INSERT INTO attempts"
+    " (task_run_id, run_id, number, state, worker_id, executor, batch, lease_until,"
+    " started_at)"
+    f" SELECT t, r, n, 'running', :b_worker, :b_executor, :b_batch, {NOW['postgresql']}"
+    f" + :b_lease, {NOW['postgresql']}"
+    " FROM unnest(CAST(:b_task_runs AS integer[]), CAST(:b_runs AS text[]),"
+    " CAST(:b_numbers AS integer[])) AS rows (t, r, n)"
+    " RETURNING id, task_run_id, lease_until",
+)
 
 
 def claim(
@@ -153,7 +175,13 @@ def claim(
         params["b_queues"] = id_list(conn, list(queues))
     if run_id is not None:
         params["b_run"] = run_id
-    limited = limit_store.limited_keys(conn)
+    claim_sql = _claim_sql(bool(queues), run_id is not None)
+    rows: list[Any] = []
+    if db.dialect == "postgresql":
+        # There the claim statement takes nothing while any limit exists; limits are
+        # looked up only when it took nothing, so a busy worker pays one statement.
+        rows = execute(conn, claim_sql, params).fetchall()
+    limited = limit_store.limited_keys(conn) if not rows else set()
     slots: dict[int, list[tuple[str, int]]] = {}
     taker = limit_store.SlotTaker(db, conn, limited)
     if limited:
@@ -165,8 +193,8 @@ def claim(
         if not ids:
             return []
         rows = execute(conn, _MARK_IDS, {"b_now": now, "b_ids": id_list(conn, ids)}).fetchall()
-    else:
-        rows = execute(conn, _claim_sql(bool(queues), run_id is not None), params).fetchall()
+    elif db.dialect == "sqlite":
+        rows = execute(conn, claim_sql, params).fetchall()
     if not rows:
         return []
     # RETURNING gives no order: hand claims back in claim order (priority, then age).
@@ -179,13 +207,18 @@ def claim(
         "b_lease": lease_seconds,
         "b_now": now,
     }
-    for i, row in enumerate(claimed):
-        values[f"t{i}"], values[f"r{i}"], values[f"n{i}"] = row[0], row[1], row[5]
+    if db.dialect == "postgresql":
+        insert = _INSERT_ATTEMPTS_PG
+        values["b_task_runs"] = [row[0] for row in claimed]
+        values["b_runs"] = [row[1] for row in claimed]
+        values["b_numbers"] = [row[5] for row in claimed]
+    else:
+        insert = _insert_attempts_sql(len(claimed))
+        for i, row in enumerate(claimed):
+            values[f"t{i}"], values[f"r{i}"], values[f"n{i}"] = row[0], row[1], row[5]
     made = {
         task_run_id: (attempt_id, lease_until)
-        for attempt_id, task_run_id, lease_until in execute(
-            conn, _insert_attempts_sql(len(claimed)), values
-        )
+        for attempt_id, task_run_id, lease_until in execute(conn, insert, values)
     }
     result = []
     for task_run_id, run, node_id, map_index, task, number, max_attempts, _ in claimed:

@@ -18,6 +18,7 @@ from headwater.errors import Conflict, NotFound
 from headwater.store.notifications import enqueue_run_end
 from headwater.store.sql import (
     Sql,
+    dialect_of,
     execute,
     execute_each,
     execute_many,
@@ -194,6 +195,55 @@ def _update_sql(table: str, where: str, target: Any, keys: tuple[str, ...], tail
         f"UPDATE {table} SET {sets} WHERE {where}"
         f" AND {{state}} IN ({_states(sources_of(target))}){tail}"
     )
+
+
+# PostgreSQL: many rows, each with values of its own, in one UPDATE. The rows are locked
+# first in id order (the order one update a row would take them; see record_results),
+# each only while it is still in a source state of `target`; the values come as one array
+# per column. Columns not named here are text.
+_ARRAY_TYPES = {
+    "ended_at": "float8",
+    "started_at": "float8",
+    "available_at": "float8",
+    "artifact": "boolean",
+    "waiting_on": "integer",
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _update_rows_sql(table: str, target: Any, keys: tuple[str, ...]) -> Sql:
+    arrays = "".join(f", CAST(:v_{k} AS {_ARRAY_TYPES.get(k, 'text')}[])" for k in keys)
+    sets = ", ".join(["state = :state", *(f"{k} = v.{k}" for k in keys)])
+    return Sql(
+        "SELECT 1",  # SQLite updates row by row (`_update_rows`)
+        f"WITH locked AS MATERIALIZED (SELECT id FROM {table} WHERE id = ANY(:b_ids)"
+        f" AND state IN ({_states(sources_of(target))}) ORDER BY id FOR UPDATE),"
+        f" v AS (SELECT * FROM unnest(CAST(:b_ids AS integer[]){arrays})"
+        f" AS v (id, {', '.join(keys)}))"
+        f" UPDATE {table} SET {sets} FROM locked JOIN v ON v.id = locked.id"
+        f" WHERE {table}.id = locked.id RETURNING {table}.id",
+    )
+
+
+def _update_rows(
+    conn: Connection, table: str, changes: Sequence[tuple[int, Any, dict[str, Any]]]
+) -> set[int]:
+    """Update rows by id, each (id, target state, values of plain data), each only if it
+    is in a source state of its target; the ids updated. In id order; on PostgreSQL one
+    statement per shape (target and columns), on SQLite one per row (no round trips
+    there)."""
+    updated: set[int] = set()
+    postgresql = dialect_of(conn) == "postgresql"
+    for (target, keys), rows in _by_shape(changes).items():
+        if postgresql:
+            params = {f"v_{k}": [row[k] for row in rows] for k in keys}
+            params.update(b_ids=[row["b_id"] for row in rows], state=target.value)
+            stmt = _update_rows_sql(table, target, keys)
+            updated.update(row_id for (row_id,) in execute(conn, stmt, params))
+        else:
+            stmt = _update_sql(table, "id = :b_id", target, keys, " RETURNING id")
+            updated.update(row[0] for result in execute_each(conn, stmt, rows) for row in result)
+    return updated
 
 
 _is_plain_types = (str, int, float, type(None))
@@ -456,6 +506,28 @@ def insert_task_runs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         execute_many(conn, _insert_task_runs_sql(columns), group)
 
 
+# What the children of a map node are given (the rest: their index, and defaults).
+_MAP_CHILD_COLUMNS = tuple(
+    c for c in NEW_TASK_RUN_COLUMNS if c not in ("map_index", "is_map_parent")
+)
+_INSERT_MAP_CHILDREN = Sql(
+    f"INSERT INTO task_runs ({', '.join(_MAP_CHILD_COLUMNS)}, map_index)"
+    f" SELECT {', '.join(':' + c for c in _MAP_CHILD_COLUMNS)}, g"
+    " FROM generate_series(0, :b_count - 1) AS g"
+)
+
+
+def insert_map_children(conn: Connection, count: int, values: dict[str, Any]) -> None:
+    """Insert the `count` children of a map node (map_index 0 to count - 1), alike but
+    for their index, with `values` (the keys of _MAP_CHILD_COLUMNS). On PostgreSQL one
+    statement makes them all (not one executed per row); on SQLite, where an
+    executemany costs no round trips, one executemany."""
+    if dialect_of(conn) == "postgresql":
+        execute(conn, _INSERT_MAP_CHILDREN, {**values, "b_count": count})
+    else:
+        insert_task_runs(conn, [{**values, "map_index": index} for index in range(count)])
+
+
 @functools.lru_cache(maxsize=64)
 def _insert_task_runs_sql(columns: tuple[str, ...]) -> Sql:
     """`INSERT INTO task_runs` of these columns (names from this code, never from input)."""
@@ -507,13 +579,9 @@ def transition_task_run(
 def transition_task_runs(
     conn: Connection, moves: Sequence[tuple[int, TaskRunState, dict[str, Any]]]
 ) -> set[int]:
-    """Move task runs, each (id, target, values of plain data), in order and on
-    PostgreSQL in one round trip; the ids that moved."""
-    moved: set[int] = set()
-    for (target, keys), rows in _by_shape(moves).items():
-        stmt = _update_sql("task_runs", "id = :b_id", target, keys, " RETURNING id")
-        moved.update(row[0] for result in execute_each(conn, stmt, rows) for row in result)
-    return moved
+    """Move task runs, each (id, target, values of plain data), in id order and on
+    PostgreSQL in one statement; the ids that moved."""
+    return _update_rows(conn, "task_runs", moves)
 
 
 def _by_shape(
@@ -622,15 +690,11 @@ def finish_attempt(
 def finish_attempts(
     conn: Connection, ends: Sequence[tuple[int, AttemptState, dict[str, Any]]], now: float
 ) -> set[int]:
-    """End running attempts, each (id, target, values of plain data), in order and on
-    PostgreSQL in one round trip; the ids that ended. An id missing from the answer was
-    no longer running: its result is refused (see `finish_attempt`)."""
-    ended: set[int] = set()
+    """End running attempts, each (id, target, values of plain data), in id order and
+    on PostgreSQL in one statement; the ids that ended. An id missing from the answer
+    was no longer running: its result is refused (see `finish_attempt`)."""
     changes = [(i, target, {"ended_at": now, **values}) for i, target, values in ends]
-    for (target, keys), rows in _by_shape(changes).items():
-        stmt = _update_sql("attempts", "id = :b_id", target, keys, " RETURNING id")
-        ended.update(row[0] for result in execute_each(conn, stmt, rows) for row in result)
-    return ended
+    return _update_rows(conn, "attempts", changes)
 
 
 def set_log_location(

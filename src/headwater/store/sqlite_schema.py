@@ -5,7 +5,7 @@ edit. A test fails when it differs from what the migrations make."""
 
 # ruff: noqa: E501
 
-REVISION = "0010"
+REVISION = "0011"
 TABLES = (
     "alembic_version",
     "pipelines",
@@ -43,7 +43,7 @@ STATEMENTS = (
     "CREATE TABLE schedule_ticks (\n\tschedule VARCHAR(200) NOT NULL, \n\ttick_at FLOAT NOT NULL, \n\trun_id VARCHAR(32), \n\terror TEXT, \n\tcreated_at FLOAT NOT NULL, \n\tCONSTRAINT pk_schedule_ticks PRIMARY KEY (schedule, tick_at)\n)",
     'CREATE TABLE backfills (\n\tid VARCHAR(32) NOT NULL, \n\tpipeline VARCHAR(200) NOT NULL, \n\tstate VARCHAR(20) NOT NULL, \n\tstart FLOAT NOT NULL, \n\t"end" FLOAT NOT NULL, \n\tevery VARCHAR(100) NOT NULL, \n\ttimezone VARCHAR(64) NOT NULL, \n\targs TEXT NOT NULL, \n\tmax_running INTEGER NOT NULL, \n\ttotal INTEGER NOT NULL, \n\tcreated_at FLOAT NOT NULL, \n\tended_at FLOAT, \n\tCONSTRAINT pk_backfills PRIMARY KEY (id)\n)',
     "CREATE TABLE tasks (\n\tname VARCHAR(200) NOT NULL, \n\tversion VARCHAR(100) NOT NULL, \n\tkind VARCHAR(20) NOT NULL, \n\tdefinition TEXT NOT NULL, \n\tlocation VARCHAR(500) NOT NULL, \n\tregistered_at FLOAT NOT NULL, \n\tCONSTRAINT pk_tasks PRIMARY KEY (name)\n)",
-    "CREATE INDEX ix_attempts_live_leases ON attempts (lease_until) WHERE state = 'running'",
+    "CREATE INDEX ix_attempts_live_leases ON attempts (lease_until) WHERE state = 'running' AND lease_until IS NOT NULL",
     "CREATE INDEX ix_attempts_run_id ON attempts (run_id)",
     "CREATE INDEX ix_attempts_task_run_id ON attempts (task_run_id)",
     "CREATE INDEX ix_notification_deliveries_notification_id_id ON notification_deliveries (notification_id, id)",
@@ -54,10 +54,10 @@ STATEMENTS = (
     "CREATE INDEX ix_runs_state_created_at ON runs (state, created_at)",
     "CREATE INDEX ix_schedules_state_next_tick_at ON schedules (state, next_tick_at)",
     "CREATE INDEX ix_task_runs_cache_key_id ON task_runs (cache_key, id)",
+    "CREATE INDEX ix_task_runs_ready ON task_runs (priority DESC, id) WHERE state = 'ready'",
     "CREATE INDEX ix_task_runs_ready_by_queue ON task_runs (queue, priority DESC, id) WHERE state = 'ready'",
     "CREATE INDEX ix_task_runs_ready_by_run ON task_runs (run_id, priority DESC, id) WHERE state = 'ready'",
-    "CREATE UNIQUE INDEX ix_task_runs_run_id_node_id_map_index ON task_runs (run_id, node_id, map_index)",
     "CREATE INDEX ix_task_runs_run_id_state ON task_runs (run_id, state)",
     "CREATE INDEX ix_workers_state_heartbeat_at ON workers (state, heartbeat_at)",
-    "INSERT INTO alembic_version (version_num) VALUES ('0010')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0011')",
 )

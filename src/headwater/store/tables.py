@@ -143,15 +143,22 @@ task_runs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("started_at", sa.Float, nullable=True),
     sa.Column("ended_at", sa.Float, nullable=True),
+    # A node's row (map_index -1) or one map element: looked up on every completion
+    # (the constraint's index serves those look-ups).
     sa.UniqueConstraint("run_id", "node_id", "map_index"),
     sa.Index(None, "run_id", "state"),
-    # A node's row (map_index -1) or one map element: looked up on every completion.
-    sa.Index(None, "run_id", "node_id", "map_index", unique=True),
     # The cache: the newest success with a key gives its output.
     sa.Index(None, "cache_key", "id"),
 )
 # Claim order is priority first, then age; the partial indexes hold only ready rows,
-# in that order, for workers (by queue) and for one-run local execution (by run).
+# in that order, for workers of every queue, for workers of some queues (by queue) and
+# for one-run local execution (by run).
+_partial_index(
+    "ix_task_runs_ready",
+    task_runs.c.priority.desc(),
+    task_runs.c.id,
+    where="state = 'ready'",
+)
 _partial_index(
     "ix_task_runs_ready_by_queue",
     task_runs.c.queue,
@@ -225,7 +232,16 @@ attempts = sa.Table(
     sa.Column("batch", sa.String(32), nullable=True),
     sa.Index(None, "task_run_id"),
     sa.Index(None, "run_id"),
-    _partial_index("ix_attempts_live_leases", "lease_until", where="state = 'running'"),
+    # For the reaper (`state = 'running' AND lease_until < now` implies this index's
+    # condition). `lease_until IS NOT NULL` (always true) is there so that an update of
+    # one attempt by id, guarded by `state IN ('running')`, does not imply it: until
+    # statistics exist (a new database) PostgreSQL's planner took this index for those
+    # updates and read every live lease for each.
+    _partial_index(
+        "ix_attempts_live_leases",
+        "lease_until",
+        where="state = 'running' AND lease_until IS NOT NULL",
+    ),
 )
 
 # Sensors create runs from events: files appearing under a glob (kind "file"), a user's
