@@ -48,7 +48,13 @@ log = logging.getLogger("headwater.worker")
 DEFAULT_GRACE_SECONDS = 30.0
 MAX_POLL_SECONDS = 1.0
 QUICK_SECONDS = 0.005  # attempts quicker than this are claimed and recorded in batches
+# An attempt this many times QUICK_SECONDS gives back the rest of its batch. Between the
+# two, the batch goes on (its deadline still holds) and the next is half as large: on a
+# loaded machine a quick task often takes a few milliseconds of wall time, and giving
+# back a batch costs a transaction and a claim again.
+SLOW_FACTOR = 10
 MAX_BATCH = 64
+GROWTH = 4  # a batch of quick tasks is followed by one this many times as large
 BATCH_SECONDS = 1.0  # a batch gives back what it has not started after this long
 _HOST = os.uname().nodename  # socket.gethostname(), without importing socket
 
@@ -89,6 +95,9 @@ class Worker:
             self.id, settings.lease_seconds, self.queues, self.run_id
         )
         self._held: dict[int, Supervised] = {}
+        # Each attempt thread's batch size, kept from one claim of the loop to the next
+        # (a thread that was running batches of 64 starts again at 64, not at 1).
+        self._sizes = threading.local()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()  # stop claiming
@@ -178,19 +187,23 @@ class Worker:
         """Run attempts in this thread: the one given, then those its recording
         transaction claimed, until none is left or the worker stops.
 
-        On a local run, quick attempts are taken in batches: while the tasks of a batch
-        run under QUICK_SECONDS each, the next claim takes twice as many (up to MAX_BATCH), run one
-        after the other here and recorded together in one transaction. A slow task
-        brings the batch back to one and gives back the batch's attempts not yet
-        started, so slow tasks never queue behind each other in a thread."""
-        batch, size = [held], 1
+        Quick attempts are taken in batches (a local run; a fleet on PostgreSQL): while
+        the tasks of a batch run under QUICK_SECONDS each, the next claim takes GROWTH
+        times as many (up to MAX_BATCH), run one after the other here and recorded together in
+        one transaction; a batch with a task of QUICK_SECONDS up to SLOW_FACTOR times
+        that makes the next one half as large. A slower task brings the
+        batch back to one and gives back the batch's attempts not yet started, and so
+        does a batch past its deadline, so slow tasks never queue behind each other in
+        a thread for long."""
+        batch, size = [held], getattr(self._sizes, "size", 1)
         while batch:
             batch, size = self._supervise_batch(batch, size)
+        self._sizes.size = size
 
     def _supervise_batch(self, batch: list[Supervised], size: int) -> tuple[list[Supervised], int]:
         pending: list[Pending] = []
         following: list[Supervised] = []
-        slow = False
+        slow = unhurried = False
         # A batch holds its attempts' leases while it works through them: keep it well
         # inside a lease (and short in any case), whatever the machine's load.
         deadline = time.monotonic() + min(BATCH_SECONDS, self.settings.lease_seconds / 10)
@@ -206,9 +219,10 @@ class Worker:
                 item = self._attempt(held)
                 if item is not None:
                     pending.append(item)
-                slow = slow or held.executed_seconds >= QUICK_SECONDS
+                slow = slow or held.executed_seconds >= QUICK_SECONDS * SLOW_FACTOR
+                unhurried = unhurried or held.executed_seconds >= QUICK_SECONDS
             else:
-                size = size * 2
+                size = size // 2 if unhurried else size * GROWTH
             size = 1 if slow or not pending else max(1, min(size, self._max_batch))
             claimed = self.runner.record(pending, self._next_claim, size)
             following = [Supervised(claim) for claim in claimed]
