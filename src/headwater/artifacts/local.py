@@ -49,14 +49,15 @@ class LocalArtifactStore(ArtifactStore):
 
     def log_dir(self, prefix: str, label: str) -> Path:
         self._check_log(prefix, label)
-        return self._base / prefix / ATTEMPTS_DIR / label
+        # One Path made from a joined string: `/` parses each part again (per attempt).
+        return Path(os.path.join(self._root, prefix, ATTEMPTS_DIR, label))
 
     def publish_logs(self, prefix: str, label: str) -> None:
         # Logs are written straight into the store; there is nothing to upload.
         self._check_log(prefix, label)
 
     def _path(self, prefix: str, name: str) -> Path:
-        return self._base / prefix / name
+        return Path(os.path.join(self._root, prefix, name))
 
     def _claim_new_prefix(self, prefix: str, sources: Mapping[str, bytes | Path]) -> bool:
         top = os.path.join(self._root, prefix)

@@ -46,10 +46,10 @@ class Supervised:
 
     claim: Claim
     cancelled: CancelSignal = field(default_factory=CancelSignal)
-    release: threading.Event = field(default_factory=threading.Event)
+    release: bool = False  # only read and written: no one waits on it (nor on `finishing`)
     # Set once the work is done and its result is being recorded: a heartbeat that then
     # finds the lease gone is seeing the attempt's own end, not a lost lease.
-    finishing: threading.Event = field(default_factory=threading.Event)
+    finishing: bool = False
     # When the lease was last known live (claim or heartbeat), on the monotonic clock,
     # which keeps counting while the process is frozen (SIGSTOP).
     lease_confirmed: float = field(default_factory=time.monotonic)
@@ -175,7 +175,7 @@ class AttemptRunner:
                     cached = svc.outputs.cached(conn, run.pipeline, task.name, resolved.cache_key)
         if bad_arguments is not None:
             # Recorded after the read transaction has ended, never inside it.
-            held.finishing.set()
+            held.finishing = True
             failure = Outcome.from_exception(bad_arguments)
             failed = Failure(
                 AttemptState.FAILED,
@@ -188,10 +188,10 @@ class AttemptRunner:
         prefix = svc.artifacts.prefix(run.pipeline, task.name, resolved.cache_key)
         args_json = canonical_json(resolved.args)
         if cached is not None:  # a small output with this key, in the database
-            held.finishing.set()
+            held.finishing = True
             return Pending(claim, Success(cached[0], resolved.cache_key, args_json, cached=True))
         if task.cache and not run.force and svc.artifacts.is_complete(prefix):
-            held.finishing.set()
+            held.finishing = True
             output = svc.artifacts.read_bytes(prefix, OUTPUT_FILE).decode()
             hit = Success(output, resolved.cache_key, args_json, cached=True, artifact=True)
             return Pending(claim, hit)
@@ -225,9 +225,9 @@ class AttemptRunner:
             began = time.monotonic()
             outcome = self._execute(ctx)
             held.executed_seconds = time.monotonic() - began
-            held.finishing.set()
+            held.finishing = True
             svc.artifacts.publish_logs(prefix, label)
-            if held.release.is_set() and outcome.state == "cancelled":
+            if held.release and outcome.state == "cancelled":
                 self._persist(lambda: release_attempts(svc, [claim]))
                 return None
             finished = _Finished(outcome, prefix, resolved.cache_key, args_json, output_dir, label)
@@ -336,10 +336,10 @@ def _none() -> None:
 
 def _execute_here(execution: Execution, cancelled: CancelSignal, timeout: float | None) -> Outcome:
     """Run an attempt in this thread; a timer and the cancel signal stop it from theirs."""
-    timed_out = threading.Event()
+    timed_out: list[bool] = []  # a threading.Event per attempt would cost more than the task
 
     def on_timeout() -> None:
-        timed_out.set()
+        timed_out.append(True)
         execution.terminate()
 
     timer = None
@@ -355,7 +355,7 @@ def _execute_here(execution: Execution, cancelled: CancelSignal, timeout: float 
         if timer is not None:
             timer.cancel()
     assert outcome is not None
-    if outcome.state == "cancelled" and timed_out.is_set():
+    if outcome.state == "cancelled" and timed_out:
         return _timed_out(timeout)
     if outcome.state == "cancelled":
         return _cancelled()

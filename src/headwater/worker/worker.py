@@ -284,7 +284,7 @@ class Worker:
             log.warning(
                 "releasing attempt %s (%s) back to ready", held.claim.attempt_id, held.claim.node_id
             )
-            held.release.set()
+            held.release = True
             held.cancelled.set()
 
     # -- background -------------------------------------------------------------------
@@ -312,7 +312,7 @@ class Worker:
                         self._held[attempt_id].lease_confirmed = sent
                 for attempt_id in set(ids) - live:
                     held = self._held.get(attempt_id)
-                    if held is not None and not held.finishing.is_set():
+                    if held is not None and not held.finishing:
                         log.warning("lease of attempt %s refused: stopping it", attempt_id)
                         held.cancelled.set()
 
