@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import threading
 from typing import Any, Literal, Optional, Union
 
 import pytest
@@ -162,6 +163,23 @@ def test_a_changeable_default_is_copied_for_each_call() -> None:
     first = fast.validate({})["y"]
     first.append(2)
     assert fast.validate({}) == {"y": [1]}
+
+
+_SENTINEL = object()
+
+
+@pytest.mark.parametrize(
+    "default", [_SENTINEL, threading.Lock(), (1, [2])], ids=["sentinel", "lock", "tuple of list"]
+)
+def test_a_default_is_passed_as_pydantic_passes_it(default: Any) -> None:
+    # pydantic copies a default only when it is unhashable: an identity sentinel stays
+    # itself, a lock is never deep-copied, and a tuple holding a list is copied.
+    fast, slow = _both_ways([("y", Any, default)])
+
+    given, expected = fast.validate({})["y"], slow.validate({})["y"]
+
+    assert (given is default) == (expected is default)
+    assert given == expected or given is default
 
 
 @pytest.mark.parametrize(

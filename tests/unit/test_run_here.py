@@ -8,6 +8,7 @@ leave every line it is unsure of to click.
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 import typing
 from pathlib import Path
@@ -19,6 +20,7 @@ from typer._click.exceptions import UsageError
 
 from headwater.cli import run_cmd, run_here
 from headwater.cli.app import app
+from headwater.cli.main import main
 
 
 def _click_command() -> Any:
@@ -120,6 +122,7 @@ REFUSED = [
     ["etl", "-x"],
     ["etl", "-j", "0"],
     ["etl", "-j", "many"],
+    ["etl", "-j", "\u0663"],  # an Arabic-Indic 3: int() reads it, click does not
     ["etl", "-j"],
     ["etl", "--force=yes"],
     ["etl", "--params-file="],
@@ -132,3 +135,19 @@ def test_a_line_the_fast_parser_is_unsure_of_goes_to_click(argv: list[str]) -> N
     if argv != ["etl", "--params-file="]:  # click takes an empty path and the run says why
         with pytest.raises((UsageError, typer.Exit)):  # an error, or the help printed
             _click_command().make_context("run", list(argv))
+
+
+@pytest.mark.parametrize("argv", [["etl"], ["etl", "--params-file="]], ids=["fast", "click"])
+def test_ctrl_c_ends_a_run_as_typer_ends_a_command(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*_: Any, **__: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_here, "run_here", interrupted)
+    monkeypatch.setattr(sys, "argv", ["headwater", "run", *argv])
+
+    with pytest.raises(SystemExit) as ended:
+        main()
+
+    assert ended.value.code == 130

@@ -7,6 +7,7 @@ pipeline on upgrade.
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any, Literal
 
@@ -221,3 +222,47 @@ FULL_JSON = (
     'rows"}], "output": {"count": {"$output": "report"}, "none": null}, "source": {"file": "p'
     'ipelines/etl.py", "line": 1}}'
 )
+
+
+@pytest.mark.parametrize(
+    ("args", "pinned"),
+    [
+        ({}, "718e331b112b0a4d8ffb37874a006dfd3cea91f71ef58ea5a8d21f04ec8434f5"),
+        ({"x": float("nan")}, "ec3efbffc3b18d06c54e1abf008f18b3a174983b6c6bdcbdb97306b2f62383ef"),
+    ],
+    ids=["infinite default", "nan argument"],
+)
+def test_non_finite_numbers_are_written_as_null_as_pydantic_wrote_them(
+    args: dict[str, Any], pinned: str
+) -> None:
+    far = TaskDef(
+        name="far",
+        params_schema={
+            "type": "object",
+            "properties": {"x": {"type": "number", "default": float("inf")}},
+        },
+    )
+    spec = PipelineSpec(
+        name="far", tasks={"far": far}, nodes=(NodeSpec(id="far", task="far", args=args),)
+    )
+
+    data = spec.to_json_dict()
+    assert data["tasks"]["far"]["params_schema"]["properties"]["x"]["default"] is None
+    assert data["nodes"][0].get("args", {}) == dict.fromkeys(args)
+    assert spec.content_hash == pinned
+
+
+def test_values_that_are_not_json_are_written_as_pydantic_wrote_them() -> None:
+    # A recipe's unquoted YAML date, in a parameter's default and in a node's arguments.
+    since = {"type": "string", "default": datetime.date(2024, 1, 1)}
+    spec = PipelineSpec(
+        name="dated",
+        params={"type": "object", "properties": {"since": since}},
+        tasks={"t": TaskDef(name="t", params_schema={"type": "object", "properties": {}})},
+        nodes=(NodeSpec(id="t", task="t", args={"day": datetime.date(2024, 1, 2)}),),
+    )
+
+    data = spec.to_json_dict()
+    assert data["params"]["properties"]["since"]["default"] == "2024-01-01"
+    assert data["nodes"][0]["args"] == {"day": "2024-01-02"}
+    assert spec.content_hash == "d1aa9ad651e1f7c79545e50b00d7097135c1dc6d0db325796ecb71c80aa3db97"

@@ -100,8 +100,8 @@ class Params:
                 if name in arguments:
                     kwargs[name] = plain.accept(hint, arguments[name])
                 elif (default := self.fields[name][1]) is not ...:
-                    # pydantic copies a default that could be changed in place.
-                    kwargs[name] = default if _immutable(default) else copy.deepcopy(default)
+                    # pydantic copies a default only when it is unhashable.
+                    kwargs[name] = default if _hashable(default) else copy.deepcopy(default)
                 else:
                     break
                 if kwargs[name] is plain.NOT_PLAIN:
@@ -112,8 +112,12 @@ class Params:
         return {name: getattr(validated, name) for name in self.fields}
 
 
-def _immutable(value: Any) -> bool:
-    return value is None or type(value) in (str, int, float, bool)
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def output_schema(fn: Callable[..., Any]) -> dict[str, Any] | None:

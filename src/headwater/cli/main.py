@@ -36,8 +36,7 @@ def _main() -> None:
             try:
                 run_here(**arguments)
             except KeyboardInterrupt:
-                sys.stderr.write("\nAborted!\n")  # as click says it
-                raise SystemExit(1) from None
+                raise SystemExit(130) from None  # as typer ends a command on Ctrl-C
             return
     from headwater.cli.app import app
 

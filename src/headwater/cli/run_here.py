@@ -81,6 +81,8 @@ def parse(argv: list[str]) -> dict[str, Any] | None:
         if kind == "many":
             found[parameter].append(value)
         elif kind == "int":
+            if not value.isascii():  # int() reads other scripts' digits; click does not
+                return None
             try:
                 number = int(value)
             except ValueError:

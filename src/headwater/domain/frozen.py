@@ -14,6 +14,7 @@ at import, and the spec is imported by every `headwater run`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, NoReturn, Self, dataclass_transform
@@ -154,15 +155,28 @@ def _remake(cls: type[Frozen], values: dict[str, Any]) -> Frozen:
     return cls(**values)
 
 
+_JSON_LEAVES = frozenset({str, int, bool, type(None)})
+
+
 def _plain(value: Any, keep_sources: bool) -> Any:
-    """`value` as JSON data: spec objects as objects, tuples as lists, containers copied."""
+    """`value` as JSON data, as pydantic's JSON mode wrote the spec's `Any` fields (which
+    content hashes depend on): spec objects as objects, tuples as lists, containers
+    copied, NaN and infinities as null, other values (dates, sets, enums, ...) as
+    pydantic_core converts them (loaded only then)."""
     if isinstance(value, Frozen):
         return value._dump(keep_sources=keep_sources)
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is dict and all(type(key) is str for key in value):
         return {k: _plain(v, keep_sources) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return [_plain(v, keep_sources) for v in value]
-    return value
+    if kind in _JSON_LEAVES:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    from pydantic_core import to_jsonable_python
+
+    return _plain(to_jsonable_python(value), keep_sources)
 
 
 def _instance_message(cls: type) -> str:
