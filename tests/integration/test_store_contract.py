@@ -26,6 +26,7 @@ from headwater.services.attempts import (
     claim_work,
     reap_expired_leases,
     record_failure,
+    record_results,
     record_success,
     renew_leases,
 )
@@ -443,3 +444,32 @@ def test_a_dead_workers_batch_costs_one_retry_and_its_unstarted_attempts_none(
         TaskRunState.READY,
     ]
     assert {states[c.node_id] for c in side_by_side} == {TaskRunState.FAILED}
+
+
+def test_a_batch_of_mixed_outcomes_records_each_as_its_own(services: Services) -> None:
+    # Successes, a cache hit and a failure in one transaction: each kind is written by
+    # its own statement, with every row locked first in id order (PostgreSQL).
+    spec = _spec("mixed", [_node("a"), _node("b"), _node("c"), _node("d")])
+    run_id = _start(services, spec)
+    by_node = {claim.node_id: claim for claim in _claim(services, run_id=run_id)}
+    assert set(by_node) == {"a", "b", "c", "d"}
+
+    recorded = record_results(
+        services,
+        [
+            (by_node["a"], Success('"a"', "key-a", "{}")),
+            (by_node["b"], Failure(AttemptState.FAILED, "ValueError", "boom", retryable=False)),
+            (by_node["c"], Success('"c"', "key-c", "{}", cached=True)),
+            (by_node["d"], Success('"d"', "key-d", "{}")),
+        ],
+    )
+
+    assert recorded.refused == []
+    view = get_run_view(services, run_id)
+    assert _states(view) == {
+        "a": TaskRunState.SUCCEEDED,
+        "b": TaskRunState.FAILED,
+        "c": TaskRunState.CACHED,
+        "d": TaskRunState.SUCCEEDED,
+    }
+    assert view.run.state == RunState.FAILED

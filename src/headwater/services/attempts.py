@@ -180,9 +180,13 @@ def _record(
     nothing) instead of being reported."""
     now = svc.db.clock(conn)
     ordered = sorted(results, key=lambda r: r[0].attempt_id)
-    ended_ids = run_store.finish_attempts(
-        conn, [(claim.attempt_id, *_attempt_end(result)) for claim, result in ordered], now
-    )
+    ends = [(claim.attempt_id, *_attempt_end(result)) for claim, result in ordered]
+    if len({state for _, state, _ in ends}) > 1:
+        # Mixed outcomes are written one statement per kind, each in id order: take every
+        # lock first, attempts then task runs, each in id order (see record_results).
+        run_store.lock_in_id_order(conn, "attempts", [claim.attempt_id for claim, _ in ordered])
+        run_store.lock_in_id_order(conn, "task_runs", [claim.task_run_id for claim, _ in ordered])
+    ended_ids = run_store.finish_attempts(conn, ends, now)
     refused = [claim for claim, _ in ordered if claim.attempt_id not in ended_ids]
     if refused and refuse_raises:
         raise StaleLease(f"attempt {refused[0].attempt_id} is no longer running; result refused")

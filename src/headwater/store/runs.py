@@ -687,6 +687,19 @@ def finish_attempt(
     return result.rowcount == 1
 
 
+_LOCK_IN_ID_ORDER = {
+    table: Sql("SELECT 1", f"SELECT id FROM {table} WHERE id = ANY(:b_ids) ORDER BY id FOR UPDATE")
+    for table in ("attempts", "task_runs")
+}
+
+
+def lock_in_id_order(conn: Connection, table: str, ids: Sequence[int]) -> None:
+    """PostgreSQL: lock these rows of `attempts` or `task_runs`, in id order. SQLite has
+    one writer and no row locks: nothing to do."""
+    if ids and dialect_of(conn) == "postgresql":
+        execute(conn, _LOCK_IN_ID_ORDER[table], {"b_ids": sorted(ids)})
+
+
 def finish_attempts(
     conn: Connection, ends: Sequence[tuple[int, AttemptState, dict[str, Any]]], now: float
 ) -> set[int]:
