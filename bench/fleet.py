@@ -3,6 +3,7 @@ processes, and the time from a run becoming ready to its first task starting on 
 worker (p50, p99), on SQLite and on PostgreSQL. Prints a markdown table of medians.
 
     python bench/fleet.py [--attempts 2000] [--workers 1,2,4,8] [--backends sqlite,postgresql]
+                          [--repeat 3] [--latency-samples 50]
 
 Beside each rate, the CPU seconds the drain cost per 1,000 attempts (user + system, from
 /proc): the workers' and, on PostgreSQL, the server's (every process of the local
@@ -264,14 +265,22 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4,8")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--latency-samples", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=3, help="drains per row (median shown)")
     options = parser.parse_args()
-    print("| backend | workers | no-op attempts/s | CPU s per 1,000 attempts: workers + server |")
+    print(
+        "| backend | workers | no-op attempts/s, median (min to max) |"
+        " CPU s per 1,000 attempts: workers + server (median) |"
+    )
     print("|---|---:|---:|---:|")
     for backend in options.backends.split(","):
         for count in map(int, options.workers.split(",")):
-            rate, workers, server = throughput(backend, count, options.attempts)
+            drains = [throughput(backend, count, options.attempts) for _ in range(options.repeat)]
+            rates = sorted(rate for rate, _, _ in drains)
+            workers = statistics.median(w for _, w, _ in drains)
+            server = statistics.median(s for _, _, s in drains)
+            rate = f"{statistics.median(rates):.0f} ({rates[0]:.0f} to {rates[-1]:.0f})"
             cpu = f"{workers + server:.2f} ({workers:.2f} + {server:.2f})"
-            print(f"| {backend} | {count} | {rate:.0f} | {cpu} |", flush=True)
+            print(f"| {backend} | {count} | {rate} | {cpu} |", flush=True)
     if options.latency_samples <= 0:
         return
     print("\n| backend | ready-to-start p50 ms | p99 ms |")
