@@ -8,6 +8,7 @@ Usual `headwater run` command lines skip click altogether (`headwater.cli.run_he
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,9 @@ def _main() -> None:
                 run_here(**arguments)
             except KeyboardInterrupt:
                 raise SystemExit(130) from None  # as typer ends a command on Ctrl-C
+            except BrokenPipeError:  # `headwater run ... | head -1`: quietly, as click does
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushed at exit, never closed
+                raise SystemExit(1) from None
             return
     from headwater.cli.app import app
 
