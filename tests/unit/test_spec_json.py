@@ -266,3 +266,19 @@ def test_values_that_are_not_json_are_written_as_pydantic_wrote_them() -> None:
     assert data["params"]["properties"]["since"]["default"] == "2024-01-01"
     assert data["nodes"][0]["args"] == {"day": "2024-01-02"}
     assert spec.content_hash == "d1aa9ad651e1f7c79545e50b00d7097135c1dc6d0db325796ecb71c80aa3db97"
+
+
+def test_a_subclass_of_a_frozen_class_keeps_its_fields() -> None:
+    from headwater.domain.frozen import Frozen, field, text
+
+    class Named(Frozen):
+        name: str = field(text())
+
+    class Labelled(Named):
+        label: str = field(text(), default="")
+
+    made = Labelled(name="a", label="b")
+
+    assert (made.name, made.label) == ("a", "b")
+    with pytest.raises(SpecError, match="name: Field required"):
+        Labelled(label="b")

@@ -70,7 +70,11 @@ class _FrozenMeta(type):
     def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
         fields = {k: namespace.pop(k) for k, v in list(namespace.items()) if isinstance(v, _Field)}
         namespace["__slots__"] = (*fields, *namespace.get("__slots__", ()))
-        namespace["_fields"] = fields
+        # A subclass keeps its bases' fields (theirs first, as dataclasses order them).
+        inherited = {
+            k: v for base in reversed(bases) for k, v in vars(base).get("_fields", {}).items()
+        }
+        namespace["_fields"] = {**inherited, **fields}
         return super().__new__(mcs, name, bases, namespace)
 
 
