@@ -100,6 +100,29 @@ def count_rows(project: Path, table: str) -> int:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
+ONE_TASK_PIPELINE = """
+from headwater import pipeline, task
+
+
+@task
+def one() -> int:
+    return 1
+
+
+@pipeline
+def just_one():
+    return one()
+"""
+
+
+def one_task_project(root: Path) -> Path:
+    """A project in `root` with one pipeline, `just_one`, of one task, `one`."""
+    (root / "pipelines").mkdir()
+    (root / "pipelines" / "__init__.py").write_text("")
+    (root / "pipelines" / "one.py").write_text(ONE_TASK_PIPELINE)
+    return root
+
+
 def copy_examples(target: Path) -> Path:
     """A fresh copy of the examples project, without any state a local run left there."""
     shutil.copytree(

@@ -5,27 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from .conftest import HEADWATER, TIMEOUT_SECONDS, clean_env
-
-PIPELINE = """
-from headwater import pipeline, task
-
-
-@task
-def one() -> int:
-    return 1
-
-
-@pipeline
-def just_one():
-    return one()
-"""
+from .conftest import HEADWATER, TIMEOUT_SECONDS, clean_env, one_task_project
 
 
 def test_a_closed_output_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
-    (tmp_path / "pipelines").mkdir()
-    (tmp_path / "pipelines" / "__init__.py").write_text("")
-    (tmp_path / "pipelines" / "one.py").write_text(PIPELINE)
+    one_task_project(tmp_path)
     proc = subprocess.Popen(
         [str(HEADWATER), "run", "just_one"],
         cwd=tmp_path,

@@ -9,21 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import explain, hw, summary_states
-
-PIPELINE = """
-from headwater import pipeline, task
-
-
-@task
-def one() -> int:
-    return 1
-
-
-@pipeline
-def just_one():
-    return one()
-"""
+from .conftest import explain, hw, one_task_project, summary_states
 
 # What a run of plain Python tasks on SQLite, off a terminal, never uses.
 NOT_IMPORTED = [
@@ -58,9 +44,7 @@ NOT_IMPORTED = [
 
 
 def test_headwater_run_imports_only_what_it_needs(tmp_path: Path) -> None:
-    (tmp_path / "pipelines").mkdir()
-    (tmp_path / "pipelines" / "__init__.py").write_text("")
-    (tmp_path / "pipelines" / "one.py").write_text(PIPELINE)
+    one_task_project(tmp_path)
 
     # A new project (its database created), then again (its database current; --force
     # so that the task runs again instead of being reused from the cache).
