@@ -20,6 +20,8 @@ SMTP_SECURITY = ("none", "starttls", "ssl")
 
 @dataclass(frozen=True)
 class Settings:
+    """A project's settings (see the module docstring for where they come from)."""
+
     project_dir: Path = field(default_factory=Path.cwd)
     database_url: str = ""  # default: sqlite file in the project's .headwater folder
     artifacts: str = ""  # default: the project's .headwater/artifacts folder

@@ -20,6 +20,8 @@ from headwater.errors import HeadwaterError
 
 @dataclass(frozen=True)
 class TaskContext:
+    """What a running task knows about itself: `headwater.current_context()`."""
+
     run_id: str
     pipeline: str
     node_id: str

@@ -42,6 +42,8 @@ from headwater.worker.worker import Worker, run_is_over
 
 @dataclass(frozen=True)
 class TaskFailure:
+    """A task run that failed, with the error of its last attempt."""
+
     node: str  # node id, with [i] for a map element
     error_type: str
     message: str
@@ -50,6 +52,8 @@ class TaskFailure:
 
 @dataclass(frozen=True)
 class RunResult:
+    """A run that has ended: its state, its output, and each task run."""
+
     run_id: str
     state: RunState
     output: Any  # the pipeline's return value, resolved; None unless it succeeded

@@ -33,6 +33,8 @@ class LoadError:
 
 @dataclass
 class Project:
+    """A loaded project: its settings, its pipelines, and what failed to load."""
+
     settings: Settings
     registry: Registry
     errors: list[LoadError] = field(default_factory=list)

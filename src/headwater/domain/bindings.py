@@ -20,11 +20,15 @@ PARAM, OUTPUT, LITERAL = "$param", "$output", "$literal"
 
 @dataclass(frozen=True)
 class ParamRef:
+    """A binding to the run's parameter `name`."""
+
     name: str
 
 
 @dataclass(frozen=True)
 class OutputRef:
+    """A binding to a node's output, or to the item at `path` inside it."""
+
     node: str
     path: tuple[str | int, ...] = ()
 

@@ -73,6 +73,8 @@ class AttemptContext:
 
 @dataclass(frozen=True)
 class Outcome:
+    """How an attempt ended in its executor: a state, and an output or an error."""
+
     state: OutcomeState
     output: Any = None
     error_type: str = ""

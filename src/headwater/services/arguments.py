@@ -71,6 +71,8 @@ def validate_run_args(
 
 @dataclass(frozen=True)
 class Resolved:
+    """A task run's arguments with their bindings resolved, and their cache key."""
+
     args: dict[str, Any]
     cache_key: str
 

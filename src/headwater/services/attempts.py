@@ -85,6 +85,8 @@ def record_log_location(svc: Services, claim: Claim, log_label: str, cache_key: 
 
 @dataclass(frozen=True)
 class Success:
+    """A succeeded attempt, to be recorded."""
+
     output_json: str
     cache_key: str
     args_json: str
@@ -97,6 +99,8 @@ class Success:
 
 @dataclass(frozen=True)
 class Failure:
+    """An attempt that did not succeed, to be recorded (retried if `retryable`)."""
+
     state: AttemptState  # failed, timed_out or cancelled
     error_type: str
     message: str

@@ -16,6 +16,8 @@ from headwater.store.migrate import ensure_schema
 
 @dataclass
 class Services:
+    """The database, artifact store and caches that services share."""
+
     db: Database
     artifacts: ArtifactStore
     plans: PlanCache = field(default_factory=PlanCache)

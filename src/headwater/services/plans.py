@@ -27,6 +27,8 @@ ENDED_ROWS_CACHED = 1024  # rows without their outputs: a few hundred bytes each
 
 @dataclass(frozen=True)
 class Plan:
+    """A pipeline version's spec, with what is derived from it worked out once."""
+
     version_id: int
     spec: PipelineSpec
 

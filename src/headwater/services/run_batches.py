@@ -82,6 +82,8 @@ _CREATING = threading.Lock()
 
 @dataclass
 class _Waiting:
+    """A caller's request for a run, waiting for the run's id."""
+
     request: dict[str, Any]
     key: str | None
     future: Future[str] = field(default_factory=Future)

@@ -427,6 +427,8 @@ def retry_contended(action: Callable[[], T]) -> T:
 
 @dataclass(frozen=True)
 class RunView:
+    """A run with its task runs and their attempts."""
+
     run: RunRow
     task_runs: list[TaskRunRow]
     attempts: list[AttemptRow]

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class BackfillRow:
+    """A row of the backfills table."""
+
     id: str
     pipeline: str
     state: str  # running or cancelled as stored; see services.backfills for the view

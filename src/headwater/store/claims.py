@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Claim:
+    """A claimed attempt, with what a worker needs to run it."""
+
     attempt_id: int
     task_run_id: int
     run_id: str

@@ -26,6 +26,8 @@ KEY_KINDS = ("pipeline", "task", "queue", "tag")
 
 @dataclass(frozen=True)
 class LimitRow:
+    """A concurrency limit: its key, its maximum and how many of its task runs are running."""
+
     key: str
     max_running: int
     running: int

@@ -19,6 +19,8 @@ DELIVERY_STATES = ("pending", "delivered", "failed")
 
 @dataclass(frozen=True)
 class NotificationRow:
+    """A row of the notifications table."""
+
     id: int
     name: str
     kind: str
@@ -38,6 +40,8 @@ class NotificationRow:
 
 @dataclass(frozen=True)
 class DeliveryRow:
+    """A row of the notification_deliveries table."""
+
     id: int
     notification_id: int
     run_id: str

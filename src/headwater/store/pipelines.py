@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PipelineRow:
+    """A row of the pipelines table."""
+
     name: str
     current_version_id: int | None
     origin: str
@@ -27,6 +29,8 @@ class PipelineRow:
 
 @dataclass(frozen=True)
 class VersionRow:
+    """A row of the pipeline_versions table."""
+
     id: int
     content_hash: str
     created_at: float

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunRow:
+    """A row of the runs table."""
+
     id: str
     pipeline: str
     version_id: int
@@ -56,6 +58,8 @@ class RunRow:
 
 @dataclass(frozen=True)
 class TaskRunRow:
+    """A row of the task_runs table."""
+
     id: int
     run_id: str
     node_id: str
@@ -84,6 +88,8 @@ class TaskRunRow:
 
 @dataclass(frozen=True)
 class AttemptRow:
+    """A row of the attempts table."""
+
     id: int
     task_run_id: int
     run_id: str

@@ -18,6 +18,8 @@ RUNNING, STOPPING, STOPPED, DEAD = "running", "stopping", "stopped", "dead"
 
 @dataclass(frozen=True)
 class WorkerRow:
+    """A row of the workers table."""
+
     id: str
     host: str
     pid: int
