@@ -63,12 +63,12 @@ class DeliveryPage(BaseModel):
 
 
 def _out(row: NotificationRow) -> NotificationOut:
-    values = {k: v for k, v in row.__dict__.items() if k != "secret"}
+    values = {k: v for k, v in row._asdict().items() if k != "secret"}
     return NotificationOut(**values, has_secret=bool(row.secret))
 
 
 def _delivery(row: DeliveryRow) -> DeliveryOut:
-    values = dict(row.__dict__)
+    values = row._asdict()
     values.pop("claimed_until")
     if row.state != "pending":
         values["next_attempt_at"] = None

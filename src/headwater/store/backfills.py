@@ -8,8 +8,7 @@ queued. Each transaction that ends one of its running runs starts the next queue
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.states import RunState, TaskRunState, sources_of
 from headwater.errors import NotFound
@@ -19,8 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
-@dataclass(frozen=True)
-class BackfillRow:
+class BackfillRow(NamedTuple):
     """A row of the backfills table."""
 
     id: str

@@ -10,8 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.states import AttemptState, TaskRunState
 from headwater.store import limits as limit_store
@@ -22,8 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """A claimed attempt, with what a worker needs to run it."""
 
     attempt_id: int

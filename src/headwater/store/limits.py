@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from headwater.domain.states import AttemptState
 from headwater.store.engine import Database
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
 KEY_KINDS = ("pipeline", "task", "queue", "tag")
 
 
-@dataclass(frozen=True)
-class LimitRow:
+class LimitRow(NamedTuple):
     """A concurrency limit: its key, its maximum and how many of its task runs are running."""
 
     key: str

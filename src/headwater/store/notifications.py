@@ -4,8 +4,7 @@ written when runs end, claimed by delivery loops, retried, and logged try by try
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.errors import NotFound
 from headwater.store.pipelines import insert_ignoring_conflicts
@@ -17,8 +16,7 @@ if TYPE_CHECKING:
 DELIVERY_STATES = ("pending", "delivered", "failed")
 
 
-@dataclass(frozen=True)
-class NotificationRow:
+class NotificationRow(NamedTuple):
     """A row of the notifications table."""
 
     id: int
@@ -38,8 +36,7 @@ class NotificationRow:
     updated_at: float
 
 
-@dataclass(frozen=True)
-class DeliveryRow:
+class DeliveryRow(NamedTuple):
     """A row of the notification_deliveries table."""
 
     id: int

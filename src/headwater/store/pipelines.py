@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.canonical import canonical_json
 from headwater.domain.spec import PipelineSpec
@@ -16,8 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
-@dataclass(frozen=True)
-class PipelineRow:
+class PipelineRow(NamedTuple):
     """A row of the pipelines table."""
 
     name: str
@@ -27,8 +25,7 @@ class PipelineRow:
     deleted_at: float | None = None
 
 
-@dataclass(frozen=True)
-class VersionRow:
+class VersionRow(NamedTuple):
     """A row of the pipeline_versions table."""
 
     id: int

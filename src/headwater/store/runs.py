@@ -10,8 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.states import AttemptState, RunState, TaskRunState, sources_of
 from headwater.errors import Conflict, NotFound
@@ -32,8 +31,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 
-@dataclass(frozen=True)
-class RunRow:
+class RunRow(NamedTuple):
     """A row of the runs table."""
 
     id: str
@@ -56,8 +54,7 @@ class RunRow:
     logical_date: float | None = None
 
 
-@dataclass(frozen=True)
-class TaskRunRow:
+class TaskRunRow(NamedTuple):
     """A row of the task_runs table."""
 
     id: int
@@ -86,8 +83,7 @@ class TaskRunRow:
         return self.node_id if self.map_index < 0 else f"{self.node_id}[{self.map_index}]"
 
 
-@dataclass(frozen=True)
-class AttemptRow:
+class AttemptRow(NamedTuple):
     """A row of the attempts table."""
 
     id: int
@@ -108,25 +104,24 @@ class AttemptRow:
 def _tr_cols() -> list[sa.ColumnElement[Any]]:
     from headwater.store.tables import task_runs
 
-    return [task_runs.c[name] for name in TaskRunRow.__dataclass_fields__]
+    return [task_runs.c[name] for name in TaskRunRow._fields]
 
 
 @functools.cache
 def _run_cols() -> list[sa.ColumnElement[Any]]:
     from headwater.store.tables import runs
 
-    return [runs.c[name] for name in RunRow.__dataclass_fields__]
+    return [runs.c[name] for name in RunRow._fields]
 
 
 # The hot statements (every claim, result and step of a run) are hand-written SQL run on
 # the driver's cursor: see headwater.store.sql for why.
-_RUN_FIELDS = ", ".join(RunRow.__dataclass_fields__)
-_TR_FIELDS = ", ".join(TaskRunRow.__dataclass_fields__)
+_RUN_FIELDS = ", ".join(RunRow._fields)
+_TR_FIELDS = ", ".join(TaskRunRow._fields)
 _TR_STATE, _TR_MAP_PARENT, _TR_ARTIFACT = (
-    list(TaskRunRow.__dataclass_fields__).index(name)
-    for name in ("state", "is_map_parent", "artifact")
+    TaskRunRow._fields.index(name) for name in ("state", "is_map_parent", "artifact")
 )
-_ATTEMPT_FIELDS = ", ".join(AttemptRow.__dataclass_fields__)
+_ATTEMPT_FIELDS = ", ".join(AttemptRow._fields)
 _NODES_IN = ("node_id IN (SELECT value FROM json_each(:b_nodes))", "node_id = ANY(:b_nodes)")
 # A state condition beside a row's key: SQLite's planner would otherwise pick the
 # (run_id, state) index for `run_id = ... AND node_id IN (...) AND state IN (...)` and
@@ -158,7 +153,7 @@ _NODE_TASK_RUNS = _two(
 OUTPUT_NOT_READ = ""
 _TR_FIELDS_NO_OUTPUT = ", ".join(
     "CASE WHEN output IS NULL THEN NULL ELSE '' END AS output" if name == "output" else name
-    for name in TaskRunRow.__dataclass_fields__
+    for name in TaskRunRow._fields
 )
 _NODE_TASK_RUNS_NO_OUTPUT = _two(
     f"SELECT {_TR_FIELDS_NO_OUTPUT} FROM task_runs"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from headwater.store.sql import NOW, Sql, execute
 
@@ -16,8 +15,7 @@ if TYPE_CHECKING:
 RUNNING, STOPPING, STOPPED, DEAD = "running", "stopping", "stopped", "dead"
 
 
-@dataclass(frozen=True)
-class WorkerRow:
+class WorkerRow(NamedTuple):
     """A row of the workers table."""
 
     id: str
