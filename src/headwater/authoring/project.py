@@ -13,6 +13,7 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from headwater.authoring import RECIPE_SUFFIXES
 from headwater.authoring.registry import Registry, use_registry
@@ -20,8 +21,7 @@ from headwater.config import Settings
 from headwater.errors import DefinitionError
 
 
-@dataclass(frozen=True)
-class LoadError:
+class LoadError(NamedTuple):
     """Something in the project that could not be loaded."""
 
     where: str  # module name or recipe file

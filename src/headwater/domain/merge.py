@@ -14,14 +14,12 @@ Lowest to highest precedence:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from headwater.domain.bindings import OutputRef, ParamRef, iter_bindings, resolve
 
 
-@dataclass(frozen=True)
-class NodeArgs:
+class NodeArgs(NamedTuple):
     """A node's arguments sorted into the layer each belongs to."""
 
     literals: dict[str, Any]

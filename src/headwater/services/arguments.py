@@ -4,8 +4,7 @@ run's merged arguments and cache key when it is about to execute."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.bindings import OutputRef, ParamRef, output_nodes, resolve, select
 from headwater.domain.canonical import cache_key
@@ -69,8 +68,7 @@ def validate_run_args(
     return problems
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """A task run's arguments with their bindings resolved, and their cache key."""
 
     args: dict[str, Any]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.backoff import retry_delay_seconds
 from headwater.domain.states import AttemptState, TaskRunState
@@ -23,8 +22,7 @@ if TYPE_CHECKING:
 MAX_TRACEBACK_CHARS = 64 * 1024
 
 
-@dataclass(frozen=True)
-class ClaimRequest:
+class ClaimRequest(NamedTuple):
     """Who claims, for how long, and from where (queues, or one run for a local run)."""
 
     worker_id: str
@@ -83,8 +81,7 @@ def record_log_location(svc: Services, claim: Claim, log_label: str, cache_key: 
         )
 
 
-@dataclass(frozen=True)
-class Success:
+class Success(NamedTuple):
     """A succeeded attempt, to be recorded."""
 
     output_json: str
@@ -97,8 +94,7 @@ class Success:
     artifact: bool = False
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     """An attempt that did not succeed, to be recorded (retried if `retryable`)."""
 
     state: AttemptState  # failed, timed_out or cancelled
@@ -141,8 +137,7 @@ def _record_one(
     return recorded.claimed[0] if recorded.claimed else None
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(NamedTuple):
     """What `record_results` did: the attempts whose results were refused (no longer
     running: a lost lease or a cancel), and the attempts claimed next."""
 

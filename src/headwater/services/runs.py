@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from headwater.domain.canonical import sha256_hex
 from headwater.domain.problems import Problem
@@ -41,8 +40,7 @@ def register_pipeline(svc: Services, spec: PipelineSpec, origin: str = "code") -
         return pipeline_store.save_version(conn, spec, origin, svc.db.clock(conn))
 
 
-@dataclass(frozen=True)
-class StartControls:
+class StartControls(NamedTuple):
     """When a run may start and until when: not before `start_at` (or `start_in` seconds
     from now, by the database clock), and it ends as expired if it has not started by
     `expires_at`. Times are seconds since the epoch."""
@@ -52,11 +50,10 @@ class StartControls:
     expires_at: float | None = None
 
     def as_request(self) -> dict[str, float]:
-        return {k: v for k, v in vars(self).items() if v is not None}
+        return {k: v for k, v in self._asdict().items() if v is not None}
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """What created a run, besides a caller: a schedule's tick or a backfill."""
 
     schedule: str | None = None
@@ -124,8 +121,7 @@ def run_request(
     }
 
 
-@dataclass(frozen=True)
-class PreparedRun:
+class PreparedRun(NamedTuple):
     """A run request checked against the database, ready to be written."""
 
     plan: Plan
@@ -214,7 +210,7 @@ def write_run(
         request_hash=sha256_hex(request) if idempotency_key is not None else None,
         start_at=start_at,
         expires_at=prepared.expires_at,
-        **vars(origin),
+        **origin._asdict(),
     )
     priority = request["priority"]
     run_store.insert_task_runs(
@@ -425,8 +421,7 @@ def retry_contended(action: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-@dataclass(frozen=True)
-class RunView:
+class RunView(NamedTuple):
     """A run with its task runs and their attempts."""
 
     run: RunRow

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from headwater.config import Settings
 from headwater.domain.canonical import canonical_json
@@ -57,8 +57,7 @@ class Supervised:
     executed_seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class Pending:
+class Pending(NamedTuple):
     """An attempt's result, to be recorded; `after` runs once it is committed."""
 
     claim: Claim
@@ -66,8 +65,7 @@ class Pending:
     after: Callable[[], None] | None = None
 
 
-@dataclass(frozen=True)
-class _Finished:
+class _Finished(NamedTuple):
     """An executed attempt, before its result is stored and recorded."""
 
     outcome: Outcome
