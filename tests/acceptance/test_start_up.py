@@ -39,6 +39,7 @@ NOT_IMPORTED = [
     "headwater.authoring.recipes",
     "headwater.domain.triggers",
     "headwater.scheduler",
+    "headwater.store.backfills",  # only when a run of a backfill ends
     "headwater.web",
 ]
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
+from typing import NamedTuple
 
 from headwater.domain.bindings import output_nodes
 from headwater.domain.spec import NodeSpec
 
 
-@dataclass(frozen=True)
-class Graph:
+class Graph(NamedTuple):
     """Upstream and downstream edges of a pipeline's nodes.
 
     `upstream[n]` holds data edges (from bindings) and order edges (`after`);
@@ -20,7 +19,7 @@ class Graph:
 
     order: tuple[str, ...]
     upstream: Mapping[str, frozenset[str]]
-    downstream: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    downstream: Mapping[str, tuple[str, ...]]
 
     def roots(self) -> list[str]:
         return [n for n in self.order if not self.upstream[n]]

@@ -19,7 +19,6 @@ from headwater.services.arguments import map_source_value
 from headwater.services.context import Services
 from headwater.services.outputs import inline_output
 from headwater.services.plans import Plan
-from headwater.store import backfills as backfill_store
 from headwater.store import claims as claim_store
 from headwater.store import runs as run_store
 from headwater.store.runs import RunRow
@@ -192,6 +191,8 @@ def _finish_run(svc: Services, conn: Connection, run: RunRow, now: float) -> Non
 def start_next_queued(svc: Services, conn: Connection, backfill_id: str) -> str | None:
     """A running run of the backfill ended: start its next queued run, in the same
     transaction (the backfill's concurrency gate). The started run's id, if any."""
+    from headwater.store import backfills as backfill_store
+
     run_id = backfill_store.start_next_queued(conn, backfill_id)
     if run_id is not None:
         start_queued_run(svc, conn, run_id)
