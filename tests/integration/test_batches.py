@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -66,19 +67,25 @@ def counting_writes(svc: Services) -> Iterator[list[int]]:
         svc.db.write = original  # type: ignore[method-assign]
 
 
-def test_a_quick_fan_out_runs_each_element_once_in_far_fewer_transactions(
-    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def unhurried(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings under which no batch is cut short: "quick" is 5 ms of task time and a
+    batch ends after a tenth of the lease, and on a loaded machine a no-op can take
+    longer. For tests about what batches do, not about where those lines are."""
     from headwater.worker import worker as worker_module
 
-    # "Quick" is 5 ms of task time; on a loaded machine a no-op can take longer. This
-    # test is about what batches do, not about where the line is.
     monkeypatch.setattr(worker_module, "QUICK_SECONDS", 1.0)
     monkeypatch.setattr(worker_module, "BATCH_SECONDS", 60.0)
+    return dataclasses.replace(settings, lease_seconds=600.0)
+
+
+def test_a_quick_fan_out_runs_each_element_once_in_far_fewer_transactions(
+    services: Services, unhurried: Settings
+) -> None:
     CALLS.clear()
     with counting_writes(services) as writes:
         result = run_pipeline(
-            services, settings, doubled, args={"n": 200}, registry=REGISTRY, concurrency=1
+            services, unhurried, doubled, args={"n": 200}, registry=REGISTRY, concurrency=1
         )
 
     assert result.state == "succeeded"
@@ -175,7 +182,7 @@ def test_a_slow_task_in_a_batch_gives_back_the_rest_unstarted(
 
 
 def test_one_result_the_store_refuses_does_not_undo_the_rest_of_its_batch(
-    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    services: Services, unhurried: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from headwater.services import attempts as attempt_service
 
@@ -191,7 +198,7 @@ def test_one_result_the_store_refuses_does_not_undo_the_rest_of_its_batch(
     monkeypatch.setattr(attempt_service, "_success_values", values)
     CALLS.clear()
     result = run_pipeline(
-        services, settings, doubled, args={"n": 100}, registry=REGISTRY, concurrency=1
+        services, unhurried, doubled, args={"n": 100}, registry=REGISTRY, concurrency=1
     )
 
     assert failed_once
