@@ -11,6 +11,7 @@ Attempt logs live beside the outputs in ``attempts/<label>/``; a commit never to
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import itertools
 import json
@@ -347,16 +348,24 @@ class ArtifactStore(ABC):
     # -- helpers ------------------------------------------------------------------------
 
     def _check_prefix(self, prefix: str) -> None:
-        parts = prefix.split("/")
-        if len(parts) != 3:
-            raise ValueError(f"invalid prefix {prefix!r}: expected 'pipeline/task/key'")
-        self.prefix(*parts)
+        _check_prefix(prefix)
 
     def _check_log(self, prefix: str, label: str, name: str | None = None) -> None:
         self._check_prefix(prefix)
         check_part(label, "attempt label")
         if name is not None:
             check_part(name, "log file name")
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_prefix(prefix: str) -> None:
+    """Refuse a prefix that is not ``pipeline/task/key`` of safe parts. Remembered (an
+    invalid one raises, which is not): every attempt checks its prefix several times."""
+    parts = prefix.split("/")
+    if len(parts) != 3:
+        raise ValueError(f"invalid prefix {prefix!r}: expected 'pipeline/task/key'")
+    for part, what in zip(parts, ("pipeline name", "task name", "cache key"), strict=True):
+        check_part(part, what)
 
 
 def log_name(label: str, name: str) -> str:

@@ -16,33 +16,40 @@ from headwater.executors.capture import AttemptLog
 OutcomeState = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
 
-class CancelSignal(threading.Event):
-    """An event that also calls back when set: a task running in its supervisor's own
-    thread (inline) cannot watch the event, so whoever sets it stops the task."""
+class CancelSignal:
+    """A flag that also calls back when set: a task running in its supervisor's own
+    thread (inline) cannot watch the flag, so whoever sets it stops the task. Not a
+    `threading.Event`: no one waits on it, and every attempt makes one (an Event's
+    Condition costs several times a flag and a lock)."""
+
+    __slots__ = ("_callbacks", "_lock", "_set")
 
     def __init__(self) -> None:
-        super().__init__()
+        self._set = False
         self._callbacks: list[Callable[[], object]] = []
-        self._callbacks_lock = threading.Lock()
+        self._lock = threading.Lock()
+
+    def is_set(self) -> bool:
+        return self._set
 
     def set(self) -> None:
-        with self._callbacks_lock:
-            super().set()
+        with self._lock:
+            self._set = True
             callbacks = list(self._callbacks)
         for callback in callbacks:
             callback()
 
     def on_set(self, callback: Callable[[], object]) -> Callable[[], None]:
         """Call `callback` when set (at once if already set); returns the undo."""
-        with self._callbacks_lock:
-            if not self.is_set():
+        with self._lock:
+            if not self._set:
                 self._callbacks.append(callback)
                 return lambda: self._forget(callback)
         callback()
         return lambda: None
 
     def _forget(self, callback: Callable[[], object]) -> None:
-        with self._callbacks_lock:
+        with self._lock:
             if callback in self._callbacks:
                 self._callbacks.remove(callback)
 

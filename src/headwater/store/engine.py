@@ -317,23 +317,34 @@ def after_commit(conn: Connection, callback: Callable[[], object]) -> None:
     transaction_notes(conn).setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-@contextmanager
-def _unavailable_as_error() -> Iterator[None]:
-    """Driver errors that mean "the database cannot be reached right now" (a restart, a
-    dropped connection, a lock held past the busy timeout) leave the store as
-    StoreUnavailable, which callers retry; any other error is a bug and propagates."""
-    try:
-        yield
-    except Exception as exc:
-        if "sqlalchemy" not in sys.modules:
-            raise  # not an SQLAlchemy error: it was never imported
+class _UnavailableAsError:
+    """See `_unavailable_as_error`. A class, not a @contextmanager generator: every
+    transaction enters it, and a generator costs more than the rest of an empty one."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if not isinstance(exc, Exception) or "sqlalchemy" not in sys.modules:
+            return  # no error, or not an SQLAlchemy one: it was never imported
         import sqlalchemy as sa
 
         if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
             raise StoreUnavailable(f"database unavailable: {exc.orig or exc}") from exc
         if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
             raise StoreUnavailable(f"database connection lost: {exc.orig or exc}") from exc
-        raise
+
+
+_UNAVAILABLE_AS_ERROR = _UnavailableAsError()
+
+
+def _unavailable_as_error() -> _UnavailableAsError:
+    """Driver errors that mean "the database cannot be reached right now" (a restart, a
+    dropped connection, a lock held past the busy timeout) leave the store as
+    StoreUnavailable, which callers retry; any other error is a bug and propagates."""
+    return _UNAVAILABLE_AS_ERROR
 
 
 def _convert_driver_errors(engine: Engine) -> None:
