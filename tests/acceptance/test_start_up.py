@@ -28,6 +28,7 @@ NOT_IMPORTED = [
     # SQLite's statements on the run path are hand-written, on the driver (store.sql):
     # importing SQLAlchemy alone would take most of the start-up time.
     "sqlalchemy",
+    "signal",  # only to stop command and process tasks
     "socket",  # the worker's host name comes from os.uname()
     "starlette",
     "subprocess",  # only command and process tasks start child processes

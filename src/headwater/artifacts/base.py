@@ -22,8 +22,8 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from headwater.errors import NotFound
 
@@ -37,8 +37,7 @@ _HASH_CHUNK_BYTES = 1024 * 1024
 _STAGING_NUMBERS = itertools.count()
 
 
-@dataclass(frozen=True)
-class ArtifactInfo:
+class ArtifactInfo(NamedTuple):
     """One file of a committed task run."""
 
     name: str  # path relative to the prefix, "/"-separated

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from headwater.domain.spec import TaskDef
 from headwater.executors.capture import AttemptLog
@@ -78,8 +78,7 @@ class AttemptContext:
         return AttemptLog(self.log_dir, self.on_first_log)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How an attempt ended in its executor: a state, and an output or an error."""
 
     state: OutcomeState

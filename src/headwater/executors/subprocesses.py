@@ -1,12 +1,11 @@
 """A child process whose stdout and stderr stream into the attempt log as it runs, in
 its own process group so terminate() stops it and everything it started.
 
-`subprocess` is imported when a child starts: a run of inline tasks never needs it."""
+`subprocess` and `signal` are imported when needed: a run of inline tasks never needs them."""
 
 from __future__ import annotations
 
 import os
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from typing import IO
@@ -82,6 +81,7 @@ class ChildProcess:
 
     def terminate(self) -> None:
         """SIGTERM to the whole group, SIGKILL after a grace period."""
+        import signal
         import subprocess
 
         self.killed.set()
