@@ -41,6 +41,7 @@ NOT_IMPORTED = [
     "headwater.domain.triggers",
     "headwater.scheduler",
     "headwater.store.backfills",  # only when a run of a backfill ends
+    "headwater.store.notifications",  # a run's end writes the outbox (store.outbox) only
     "headwater.web",
 ]
 

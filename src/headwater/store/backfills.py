@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.states import RunState, TaskRunState, sources_of
 from headwater.errors import NotFound
-from headwater.store.notifications import enqueue_run_end
+from headwater.store.outbox import enqueue_run_end
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.states import AttemptState, RunState, TaskRunState, sources_of
 from headwater.errors import Conflict, NotFound
-from headwater.store.notifications import enqueue_run_end
+from headwater.store.outbox import enqueue_run_end
 from headwater.store.sql import (
     Sql,
     dialect_of,
