@@ -15,6 +15,7 @@ import argparse
 import importlib.util
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -85,6 +86,7 @@ def main() -> None:
     options = parser.parse_args()
     chosen = [w for w in WORKLOADS if not options.only or w in options.only.split(",")]
     ensure_bytecode()
+    load_before = os.getloadavg()[0]
     results = {}
     for name in chosen:
         extra, scale, target = WORKLOADS[name]
@@ -101,10 +103,21 @@ def main() -> None:
         }
         print(f"{name}: {results[name]['median_s']:.3f} s", file=sys.stderr)
     print_table(results)
+    # Besides headwater, the figures depend on the interpreter's build (the same CPython
+    # version built with PGO and LTO runs it ~15-20% faster: bench/README.md) and on
+    # what else the machine was doing.
+    machine = {
+        "python": f"{platform.python_version()} ({os.path.realpath(sys.executable)})",
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+    print(
+        f"\npython {machine['python']}; load average {load_before:.2f} before, "
+        f"{machine['load_average'][1]:.2f} after"
+    )
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"bench-{stamp}.json").write_text(json.dumps(results, indent=2))
+    (out / f"bench-{stamp}.json").write_text(json.dumps({**results, "machine": machine}, indent=2))
 
 
 def print_table(results: dict[str, dict[str, float]]) -> None:
