@@ -12,21 +12,18 @@ any depth (so ``{"inputs": [{"$output": "a"}, {"$output": "b"}]}`` fans in two n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 PARAM, OUTPUT, LITERAL = "$param", "$output", "$literal"
 
 
-@dataclass(frozen=True)
-class ParamRef:
+class ParamRef(NamedTuple):
     """A binding to the run's parameter `name`."""
 
     name: str
 
 
-@dataclass(frozen=True)
-class OutputRef:
+class OutputRef(NamedTuple):
     """A binding to a node's output, or to the item at `path` inside it."""
 
     node: str
