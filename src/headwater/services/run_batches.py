@@ -23,7 +23,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.canonical import sha256_hex
 from headwater.domain.states import RUN_INITIAL, TASK_RUN_INITIAL, RunState, TaskRunState
@@ -80,13 +80,12 @@ def run_writer(svc: Services) -> RunWriter:
 _CREATING = threading.Lock()
 
 
-@dataclass
-class _Waiting:
+class _Waiting(NamedTuple):
     """A caller's request for a run, waiting for the run's id."""
 
     request: dict[str, Any]
     key: str | None
-    future: Future[str] = field(default_factory=Future)
+    future: Future[str]
 
 
 class RunWriter:
@@ -102,7 +101,7 @@ class RunWriter:
 
     def submit(self, request: dict[str, Any], idempotency_key: str | None) -> Future[str]:
         """Queue a run request; the future gives its run id once it is committed."""
-        waiting = _Waiting(request, idempotency_key)
+        waiting = _Waiting(request, idempotency_key, Future())
         if self._pid != os.getpid():  # a forked child: the writer thread stayed behind
             self._pid, self._cond, self._queue, self._thread = (
                 os.getpid(),
