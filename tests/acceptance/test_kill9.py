@@ -17,11 +17,12 @@ import pytest
 
 from headwater.domain.states import AttemptState, RunState, TaskRunState
 
-from .fleet import RECOVERY_SECONDS, Fleet, fleet, lines, wait_for
+from .fleet import RECOVERY_SECONDS, Fleet, WorkerProcess, fleet, lines, time_of_day, wait_for
 
 LOOPS = 20
 PARALLEL = 4  # runs whose holders are killed in the same round
-TASK_SECONDS = 1.5
+FIRST_SECONDS = 30.0  # attempt 1, killed long before it ends (whenever the others start)
+TASK_SECONDS = 1.5  # the retry
 
 
 @pytest.fixture
@@ -35,9 +36,20 @@ def test_kill9_mid_attempt_is_retried_once_by_another_worker(
 ) -> None:
     pool = [workers.start("-j", "1") for _ in range(2 * PARALLEL)]
     workers.wait_ready(*pool)
+    replacements: list[WorkerProcess] = []
     for round_number in range(LOOPS // PARALLEL):
+        # Other workers must be up to retry once this round's holders are killed: the
+        # last round's replacements, started as it recovered, may still be starting (a
+        # loaded machine). Before the runs start, so their attempts are still running
+        # when the holders are killed.
+        workers.wait_ready(*replacements)
         logs = [tmp_path / f"effects-{round_number}-{i}.log" for i in range(PARALLEL)]
-        runs = [workers.start_run("slow", log=str(log), seconds=TASK_SECONDS) for log in logs]
+        runs = [
+            workers.start_run(
+                "slow", log=str(log), seconds=FIRST_SECONDS, later_seconds=TASK_SECONDS
+            )
+            for log in logs
+        ]
         holders = []
         for run_id, log in zip(runs, logs, strict=True):
             wait_for(
@@ -52,10 +64,12 @@ def test_kill9_mid_attempt_is_retried_once_by_another_worker(
         for holder in holders:
             holder.signal(signal.SIGKILL)
         killed_at = time.monotonic()
-        # Replacements keep the pool at its size; the survivors take the next round
-        # while they start.
-        for _ in holders:
-            workers.start("-j", "1")
+        # Shown if the round fails, beside the times `describe` gives.
+        print(
+            f"round {round_number}: killed {[h.pid for h in holders]} at {time_of_day(time.time())}"
+        )
+        # Replacements keep the pool at its size; they start while this round recovers.
+        replacements = [workers.start("-j", "1") for _ in holders]
 
         for run_id, log in zip(runs, logs, strict=True):
             view = workers.wait_run_over(run_id, killed_at + RECOVERY_SECONDS - time.monotonic())
