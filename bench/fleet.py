@@ -3,7 +3,7 @@ processes, and the time from a run becoming ready to its first task starting on 
 worker (p50, p99), on SQLite and on PostgreSQL. Prints a markdown table of medians.
 
     python bench/fleet.py [--attempts 2000] [--workers 1,2,4,8] [--backends sqlite,postgresql]
-                          [--repeat 3] [--latency-samples 50]
+                          [--repeat 3] [--latency-samples 50] [--concurrency 4]
 
 Beside each rate, the CPU seconds the drain cost per 1,000 attempts (user + system, from
 /proc): the workers' and, on PostgreSQL, the server's (every process of the local
@@ -80,10 +80,12 @@ def drop_database(name: str | None) -> None:
         admin.dispose()
 
 
-def start_workers(root: Path, env: dict[str, str], count: int) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    root: Path, env: dict[str, str], count: int, concurrency: int = 4
+) -> list[subprocess.Popen[bytes]]:
     procs = [
         subprocess.Popen(
-            [str(HEADWATER), "worker", "-j", "4"],
+            [str(HEADWATER), "worker", "-j", str(concurrency)],
             cwd=root,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -201,7 +203,7 @@ class Fleet:
 
 
 @contextmanager
-def fleet(backend: str, workers: int) -> Iterator[Fleet]:
+def fleet(backend: str, workers: int, concurrency: int = 4) -> Iterator[Fleet]:
     """A fresh project and database with `workers` running workers."""
     root = make_project()
     url, dbname = new_database(backend, root)
@@ -210,7 +212,7 @@ def fleet(backend: str, workers: int) -> Iterator[Fleet]:
         subprocess.run(
             [str(HEADWATER), "db", "upgrade"], cwd=root, env=env, check=True, capture_output=True
         )
-        procs = start_workers(root, env, workers)
+        procs = start_workers(root, env, workers, concurrency)
         try:
             yield Fleet(root, env, url, procs)
         finally:
@@ -220,10 +222,12 @@ def fleet(backend: str, workers: int) -> Iterator[Fleet]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def throughput(backend: str, workers: int, attempts: int) -> tuple[float, float, float]:
+def throughput(
+    backend: str, workers: int, attempts: int, concurrency: int = 4
+) -> tuple[float, float, float]:
     """(attempts per second, CPU seconds per 1,000 attempts of the workers and of the
     server)."""
-    with fleet(backend, workers) as f:
+    with fleet(backend, workers, concurrency) as f:
         before = f.cpu()
         run_id = submit(f.root, f.env, "drain", "-p", f"n={attempts}")
         rate = attempts / wait_run(f.url, run_id)
@@ -266,6 +270,7 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--latency-samples", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3, help="drains per row (median shown)")
+    parser.add_argument("--concurrency", type=int, default=4, help="each worker's -j (threads)")
     options = parser.parse_args()
     print(
         "| backend | workers | no-op attempts/s, median (min to max) |"
@@ -274,7 +279,10 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for backend in options.backends.split(","):
         for count in map(int, options.workers.split(",")):
-            drains = [throughput(backend, count, options.attempts) for _ in range(options.repeat)]
+            drains = [
+                throughput(backend, count, options.attempts, options.concurrency)
+                for _ in range(options.repeat)
+            ]
             rates = sorted(rate for rate, _, _ in drains)
             workers = statistics.median(w for _, w, _ in drains)
             server = statistics.median(s for _, _, s in drains)
