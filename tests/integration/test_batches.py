@@ -181,6 +181,47 @@ def test_a_slow_task_in_a_batch_gives_back_the_rest_unstarted(
     assert released, "the batch's unstarted attempts were given back after the slow one"
 
 
+with use_registry(REGISTRY):
+
+    @task(cache=False)
+    def half_slow(x: int) -> int:
+        if x >= 4:
+            time.sleep(0.6)
+        return x
+
+    @pipeline
+    def four_quick_four_slow():
+        return total(half_slow.map(numbers(8)))
+
+
+def test_what_a_batch_gives_back_is_taken_at_once_by_idle_threads(
+    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four quick elements, then four slow ones, which one thread claims together as
+    its next batch. The first slow one makes the batch give back the other three; the
+    worker's idle threads take them at once (they are free slots from the moment they
+    are given back), not after the loop's next poll, up to a second later."""
+    from headwater.worker import worker as worker_module
+
+    # "Quick" up to 50 ms (a loaded machine's no-op stays under it), so the first
+    # batches grow to take the four slow elements together; slow from 0.5 s.
+    monkeypatch.setattr(worker_module, "QUICK_SECONDS", 0.05)
+    polling = dataclasses.replace(settings, poll_seconds=worker_module.MAX_POLL_SECONDS)
+    result = run_pipeline(services, polling, four_quick_four_slow, registry=REGISTRY, concurrency=4)
+
+    assert result.state == "succeeded"
+    released = [a for a in result.view.attempts if a.error_type == "Released"]
+    assert released, "the batch of slow elements gave back its unstarted rest"
+    for given_back in released:
+        (retry,) = [
+            a
+            for a in result.view.attempts
+            if a.task_run_id == given_back.task_run_id and a.number > given_back.number
+        ]
+        waited = retry.started_at - (given_back.ended_at or 0.0)
+        assert waited < 0.5, f"a given-back element waited {waited:.2f} s for a thread"
+
+
 def test_one_result_the_store_refuses_does_not_undo_the_rest_of_its_batch(
     services: Services, unhurried: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -212,8 +212,13 @@ class Worker:
                 late = index and time.monotonic() > deadline
                 if index and (slow or late or self._stop.is_set()):
                     # A slow task, a long batch or a stop: give back what has not started
-                    # (without using a retry) for other threads and workers.
-                    self._release([h.claim for h in batch[index:]])
+                    # (without using a retry) for other threads and workers. Their slots
+                    # are free from now: the loop, woken by the release, claims for them.
+                    given_back = batch[index:]
+                    with self._lock:
+                        for held in given_back:
+                            self._held.pop(held.claim.attempt_id, None)
+                    self._release([h.claim for h in given_back])
                     size = index if late and not slow else size
                     break
                 item = self._attempt(held)
@@ -234,8 +239,8 @@ class Worker:
                     self._held.pop(held.claim.attempt_id, None)
                 for held in following:
                     self._held[held.claim.attempt_id] = held
-            if not following:
-                self._wake.set()  # a slot is free
+            if len(following) < len(batch):
+                self._wake.set()  # slots are free
         return following, size
 
     def _release(self, claims: list[Claim]) -> None:
