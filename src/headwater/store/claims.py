@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from headwater.domain.states import AttemptState, TaskRunState
 from headwater.store import limits as limit_store
 from headwater.store.engine import Database, transaction_notes
-from headwater.store.sql import NOW, Sql, execute, execute_rows, id_list
+from headwater.store.sql import NOW, Sql, execute, execute_counts, id_list
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -69,9 +69,9 @@ def _candidates(dialect: str, now_sql: str, by_queue: bool, by_run: bool) -> Any
 _RETURNED = "id, run_id, node_id, map_index, task, attempts, max_attempts, priority"
 # _RETURNED's columns read before the mark (the attempt number is the count after it)
 _CHOSEN = "id, run_id, node_id, map_index, task, attempts + 1, max_attempts, priority"
-_MARK_EACH = (
+_MARK_EACH = Sql(
     "UPDATE task_runs SET state = 'running', attempts = attempts + 1,"
-    " started_at = coalesce(started_at, ?) WHERE id = ? AND state = 'ready'"
+    " started_at = coalesce(started_at, :b_now) WHERE id = :b_id AND state = 'ready'"
 )
 
 
@@ -206,7 +206,12 @@ def claim(
         rows = execute(conn, _MARK_IDS, {"b_now": now, "b_ids": id_list(conn, ids)}).fetchall()
     elif db.dialect == "sqlite":
         rows = execute(conn, claim_sql, params).fetchall()
-        execute_rows(conn, _MARK_EACH, [(now, row[0]) for row in rows])
+        marks = [{"b_now": now, "b_id": row[0]} for row in rows]
+        # A row is claimed only if this marked it. Inside the write transaction a claim
+        # runs in, nothing else can have taken it meanwhile; should a caller ever claim
+        # outside one, a row another process took is left out, not claimed twice.
+        marked = execute_counts(conn, _MARK_EACH, marks)
+        rows = [row for row, count in zip(rows, marked, strict=True) if count]
     if not rows:
         return []
     # RETURNING gives no order: hand claims back in claim order (priority, then age).
