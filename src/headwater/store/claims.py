@@ -69,10 +69,18 @@ def _candidates(dialect: str, now_sql: str, by_queue: bool, by_run: bool) -> Any
 _RETURNED = "id, run_id, node_id, map_index, task, attempts, max_attempts, priority"
 # _RETURNED's columns read before the mark (the attempt number is the count after it)
 _CHOSEN = "id, run_id, node_id, map_index, task, attempts + 1, max_attempts, priority"
-_MARK_EACH = Sql(
+# Marking claimed rows running (`{now}`: the clock); `_MARK` those of `{ids}` still ready.
+_MARK_SET = (
     "UPDATE task_runs SET state = 'running', attempts = attempts + 1,"
-    " started_at = coalesce(started_at, :b_now) WHERE id = :b_id AND state = 'ready'"
+    " started_at = coalesce(started_at, {now})"
 )
+_MARK = _MARK_SET + " WHERE id {ids} AND state = 'ready'"
+_MARK_IDS = Sql(
+    _MARK.format(now=":b_now", ids="IN (SELECT value FROM json_each(:b_ids))")
+    + f" RETURNING {_RETURNED}",
+    _MARK.format(now=NOW["postgresql"], ids="= ANY(:b_ids)") + f" RETURNING {_RETURNED}",
+)
+_MARK_EACH = Sql(_MARK.format(now=":b_now", ids="= :b_id"))  # SQLite, a row at a time
 
 
 @functools.lru_cache(maxsize=16)
@@ -92,43 +100,26 @@ def _claim_sql(by_queue: bool, by_run: bool) -> Sql:
     if by_run:
         where.append("run_id = :b_run")
     pg_where += where[2:]
-    ready, pg_ready = (
-        f"SELECT id FROM task_runs WHERE {' AND '.join(conditions)}"
-        " ORDER BY priority DESC, id LIMIT :b_limit"
-        for conditions in (where, pg_where)
-    )
-    mark = (
-        "UPDATE task_runs SET state = 'running', attempts = attempts + 1,"
-        " started_at = coalesce(started_at, {now})"
-    )
     # SQLite (which holds the write lock already): the rows are read, then marked one by
     # one (_MARK_EACH), each by its key: an UPDATE of the rows of a subquery collects
     # them first, which cost a chain's step ~180 µs more than this for one row, and as
     # much as this for 64.
-    sqlite = ready.replace("SELECT id", f"SELECT {_CHOSEN}", 1).format(
-        now=":b_now", queues="(SELECT value FROM json_each(:b_queues))"
+    ready, pg_ready = (
+        f"SELECT {columns} FROM task_runs WHERE {' AND '.join(conditions)}"
+        " ORDER BY priority DESC, id LIMIT :b_limit"
+        for columns, conditions in ((_CHOSEN, where), ("id", pg_where))
     )
+    sqlite = ready.format(now=":b_now", queues="(SELECT value FROM json_each(:b_queues))")
     # PostgreSQL: the chosen rows are locked, having been seen ready (a row another
     # transaction changed meanwhile is checked again before it is locked), so they are
     # still ready. The UPDATE finds them by primary key: joined to the chosen rows, or
     # with its own `state = 'ready'`, the planner of a table whose statistics predate its
     # ready rows (a new database, a map just expanded) scanned every ready row instead.
     postgresql = (
-        f"WITH chosen AS ({pg_ready} FOR UPDATE SKIP LOCKED)"
-        f" {mark} WHERE id = ANY(ARRAY(SELECT id FROM chosen)) RETURNING {_RETURNED}"
+        f"WITH chosen AS ({pg_ready} FOR UPDATE SKIP LOCKED) "
+        + f"{_MARK_SET} WHERE id = ANY(ARRAY(SELECT id FROM chosen)) RETURNING {_RETURNED}"
     ).format(now=NOW["postgresql"], queues="(SELECT unnest(CAST(:b_queues AS text[])))")
     return Sql(sqlite, postgresql)
-
-
-_MARK = (
-    "UPDATE task_runs SET state = 'running', attempts = attempts + 1,"
-    " started_at = coalesce(started_at, {now}) WHERE id {ids} AND state = 'ready'"
-    f" RETURNING {_RETURNED}"
-)
-_MARK_IDS = Sql(
-    _MARK.format(now=":b_now", ids="IN (SELECT value FROM json_each(:b_ids))"),
-    _MARK.format(now=NOW["postgresql"], ids="= ANY(:b_ids)"),
-)
 
 
 @functools.lru_cache(maxsize=64)
