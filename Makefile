@@ -1,7 +1,11 @@
 # headwater: `make demo` runs the examples, `make test` runs every test.
 # Both set up everything on a fresh clone (virtualenv, dependencies, database schema).
 
-PYTHON ?= python3.11
+# The virtualenv's interpreter: the system's CPython 3.11 where there is one, else the first
+# python3.11 on PATH. Distributions build theirs with PGO and LTO; pyenv builds without them
+# unless told (--enable-optimizations --with-lto), and headwater then runs 15-25% slower
+# (bench/README.md). Another one: `make clean`, then `make PYTHON=/path/to/python3.11 ...`.
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11) python3.11)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
