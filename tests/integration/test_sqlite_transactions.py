@@ -3,6 +3,9 @@ commit, roll back, nest, stay apart per thread, and turn driver errors into the 
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,7 +16,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from headwater import pipeline, task
+from headwater.authoring.registry import Registry, use_registry
+from headwater.config import Settings
 from headwater.errors import StoreUnavailable
+from headwater.local import run_pipeline
+from headwater.services.context import open_services
 from headwater.store.engine import Database, open_database
 from headwater.store.sql import Sql, execute
 
@@ -214,3 +222,70 @@ def test_processes_opening_one_new_database_at_once_all_get_it(tmp_path: Path) -
     ]
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+
+
+def _rows_in_file_alone(db_file: Path, copy: Path, query: str) -> list[tuple[object, ...]]:
+    """What the database file holds without its WAL: a copy of the file alone, opened."""
+    shutil.copyfile(db_file, copy)
+    conn = sqlite3.connect(copy)
+    try:
+        return conn.execute(query).fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_checkpoint_puts_what_was_committed_into_the_database_file(
+    db: Database, tmp_path: Path
+) -> None:
+    with db.write() as conn:
+        execute(conn, _ADD, {"text": "committed"})
+    before = _rows_in_file_alone(
+        tmp_path / "t.db", tmp_path / "before.db", "SELECT * FROM sqlite_master"
+    )
+    assert before == []  # still only in the WAL: SQLite checkpoints at 1,000 pages
+
+    db.checkpoint()
+
+    after = _rows_in_file_alone(tmp_path / "t.db", tmp_path / "after.db", "SELECT text FROM notes")
+    assert after == [("committed",)]
+
+
+REGISTRY = Registry()
+_DB_FILE: list[Path] = []
+
+with use_registry(REGISTRY):
+
+    @task
+    def sees_itself_running_in_the_file() -> bool:
+        """True once the database file alone (no WAL) shows this attempt running."""
+        give_up = time.monotonic() + 10
+        copy = _DB_FILE[0].with_name("copy.db")
+        query = "SELECT count(*) FROM attempts WHERE state = 'running'"
+        while time.monotonic() < give_up:
+            with contextlib.suppress(sqlite3.Error):  # no attempts table in the file yet
+                if _rows_in_file_alone(_DB_FILE[0], copy, query) == [(1,)]:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    @pipeline
+    def checkpointed():
+        return sees_itself_running_in_the_file()
+
+
+def test_a_worker_checkpoints_while_its_attempts_run(tmp_path: Path) -> None:
+    """So `headwater run` does not copy the whole run's WAL into the file as it closes,
+    and no committing transaction waits for a checkpoint's fsyncs."""
+    db_file = tmp_path / "run.db"
+    _DB_FILE[:] = [db_file]
+    settings = Settings(
+        project_dir=tmp_path, database_url=f"sqlite:///{db_file}", artifacts=str(tmp_path / "a")
+    )
+    svc = open_services(settings)
+    try:
+        result = run_pipeline(svc, settings, checkpointed, registry=REGISTRY)
+    finally:
+        svc.close()
+
+    assert result.ok
+    assert result.output is True  # on the old code: not within 10 s

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import sys
 import threading
 import time
@@ -162,6 +163,20 @@ class Database:
         Elsewhere a no-op."""
         if isinstance(self._own, PinnedConnections):
             self._own.pin()
+
+    def checkpoint(self) -> None:
+        """SQLite file: copy the pages committed to the WAL into the database file now, on
+        this thread, without waiting for or blocking any reader or writer (PASSIVE).
+
+        A worker calls it before it waits, so the copying and its fsyncs happen while its
+        attempts run rather than in a committing transaction (SQLite checkpoints after a
+        commit once the WAL passes 1,000 pages) or on close at the end of `headwater run`.
+        Best effort: one that cannot run now is left to SQLite's own."""
+        if isinstance(self._own, ThreadConnections):
+            try:
+                self._own.driver().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:
+                log.debug("checkpoint skipped: %s", exc)
 
     def dispose(self) -> None:
         if self._own is not None:

@@ -56,6 +56,10 @@ class ThreadConnections:
         connection of its own from the engine instead."""
         return not getattr(self._local, "busy", False)
 
+    def driver(self) -> sqlite3.Connection:
+        """This thread's driver connection."""
+        return self._connection().driver
+
     def _connection(self) -> ThreadConnection:
         conn: ThreadConnection | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed:

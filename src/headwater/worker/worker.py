@@ -176,6 +176,8 @@ class Worker:
                 idle = not self._held
             if idle and until is not None and self._retrying(until):
                 return
+            if not self._wake.is_set():
+                self.svc.db.checkpoint()  # SQLite: while the attempts run (Database.checkpoint)
             self._wake.wait(poll)
 
     def _claim(self, free: int) -> list[Claim]:
