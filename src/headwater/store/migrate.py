@@ -21,7 +21,7 @@ from headwater.store.sqlite import sqlalchemy_connection
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x68656164  # advisory lock id: concurrent starters migrate one at a time
 _SQLITE_TABLES = Sql("SELECT name FROM sqlite_master WHERE type = 'table'")

@@ -5,7 +5,7 @@ edit. A test fails when it differs from what the migrations make."""
 
 # ruff: noqa: E501
 
-REVISION = "0011"
+REVISION = "0012"
 TABLES = (
     "alembic_version",
     "pipelines",
@@ -53,11 +53,10 @@ STATEMENTS = (
     "CREATE INDEX ix_runs_pipeline_created_at ON runs (pipeline, created_at)",
     "CREATE INDEX ix_runs_state_created_at ON runs (state, created_at)",
     "CREATE INDEX ix_schedules_state_next_tick_at ON schedules (state, next_tick_at)",
-    "CREATE INDEX ix_task_runs_cache_key_id ON task_runs (cache_key, id)",
+    "CREATE INDEX ix_task_runs_cache_key_id ON task_runs (cache_key, id) WHERE cache_key IS NOT NULL",
     "CREATE INDEX ix_task_runs_ready ON task_runs (priority DESC, id) WHERE state = 'ready'",
     "CREATE INDEX ix_task_runs_ready_by_queue ON task_runs (queue, priority DESC, id) WHERE state = 'ready'",
     "CREATE INDEX ix_task_runs_ready_by_run ON task_runs (run_id, priority DESC, id) WHERE state = 'ready'",
-    "CREATE INDEX ix_task_runs_run_id_state ON task_runs (run_id, state)",
     "CREATE INDEX ix_workers_state_heartbeat_at ON workers (state, heartbeat_at)",
-    "INSERT INTO alembic_version (version_num) VALUES ('0011')",
+    "INSERT INTO alembic_version (version_num) VALUES ('0012')",
 )

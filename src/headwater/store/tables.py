@@ -144,11 +144,16 @@ task_runs = sa.Table(
     sa.Column("started_at", sa.Float, nullable=True),
     sa.Column("ended_at", sa.Float, nullable=True),
     # A node's row (map_index -1) or one map element: looked up on every completion
-    # (the constraint's index serves those look-ups).
+    # (the constraint's index serves those look-ups, and those of a run's rows).
     sa.UniqueConstraint("run_id", "node_id", "map_index"),
-    sa.Index(None, "run_id", "state"),
-    # The cache: the newest success with a key gives its output.
-    sa.Index(None, "cache_key", "id"),
+)
+# The cache: the newest success with a key gives its output. Only rows with a key: a
+# task run gets one as it ends, so its earlier writes do not touch this index.
+_partial_index(
+    "ix_task_runs_cache_key_id",
+    task_runs.c.cache_key,
+    task_runs.c.id,
+    where="cache_key IS NOT NULL",
 )
 # Claim order is priority first, then age; the partial indexes hold only ready rows,
 # in that order, for workers of every queue, for workers of some queues (by queue) and
