@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import builtins
 import functools
-import hashlib
 import itertools
 import json
+import os
 import re
-import shutil
-import tempfile
+import sys
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from headwater.domain.canonical import sha256_of_bytes
 from headwater.errors import NotFound
 
 MARKER_NAME = "_COMPLETE"
@@ -88,12 +88,47 @@ def _check_range(start: int, end: int | None) -> None:
 
 def _sha256_of(source: bytes | Path) -> str:
     if isinstance(source, bytes):
-        return hashlib.sha256(source).hexdigest()
+        return sha256_of_bytes(source)
+    import hashlib  # files may be large: OpenSSL's SHA-256 is the fastest
+
     digest = hashlib.sha256()
     with source.open("rb") as f:
         while chunk := f.read(_HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _make_staging_root() -> Path:
+    # What tempfile.mkdtemp does (a new folder, mode 0700, in the temporary directory),
+    # without importing tempfile, which loads shutil and random: every `headwater run`
+    # makes one. Where tempfile is loaded already (its folder may have been set), or on
+    # any surprise, tempfile itself makes it.
+    parent = next(
+        (os.environ[v] for v in ("TMPDIR", "TEMP", "TMP") if os.environ.get(v)),
+        "/tmp",
+    )
+    if os.name == "posix" and "tempfile" not in sys.modules and os.path.isabs(parent):
+        for _ in range(3):
+            path = os.path.join(parent, f"headwater-stage-{os.urandom(6).hex()}")
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                continue
+            except OSError:
+                break
+            return Path(path)
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="headwater-stage-"))
+
+
+def _remove_staging_root(path: Path) -> None:
+    try:
+        os.rmdir(path)  # the usual case: no task wrote files
+    except OSError:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def collect_sources(files: Mapping[str, bytes], staged_dir: Path | None) -> dict[str, bytes | Path]:
@@ -246,13 +281,15 @@ class ArtifactStore(ABC):
         (`TaskContext.output_dir` does on first use)."""
         with self._staging_lock:
             if self._staging_root is None:
-                self._staging_root = Path(tempfile.mkdtemp(prefix="headwater-stage-"))
+                self._staging_root = _make_staging_root()
             root = self._staging_root
         path = root / str(next(_STAGING_NUMBERS))  # unique in this process's staging root
         try:
             yield path
         finally:
             if path.exists():
+                import shutil  # only when the task wrote files
+
                 shutil.rmtree(path, ignore_errors=True)
 
     @abstractmethod
@@ -290,7 +327,7 @@ class ArtifactStore(ABC):
     def close(self) -> None:
         """Release what the store holds: its staging folder, and connections if any."""
         if self._staging_root is not None:
-            shutil.rmtree(self._staging_root, ignore_errors=True)
+            _remove_staging_root(self._staging_root)
             self._staging_root = None
 
     # -- backend primitives -------------------------------------------------------------

@@ -14,7 +14,6 @@ import builtins
 import contextlib
 import itertools
 import os
-import shutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -32,6 +31,12 @@ from headwater.artifacts.base import (
 _FILE_MODE = 0o666  # narrowed by the umask, like any file a program creates
 _IMPORT_TOKEN = os.urandom(4).hex()  # with the pid: this process, though pids are reused
 _COUNTER = itertools.count()
+
+
+def _copy(source: BinaryIO, target: BinaryIO) -> None:
+    import shutil  # loaded when a task wrote files, not on every run's path
+
+    shutil.copyfileobj(source, target)
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -84,7 +89,7 @@ class LocalArtifactStore(ArtifactStore):
                 f.write(source)
             else:
                 with source.open("rb") as src:
-                    shutil.copyfileobj(src, f)
+                    _copy(src, f)
 
     def is_complete(self, prefix: str) -> bool:
         # The common answer on the per-task path is "no" (a new key): skip the generic
@@ -125,7 +130,7 @@ class LocalArtifactStore(ArtifactStore):
     def _copy_file(self, prefix: str, name: str, source: Path) -> None:
         def copy(f: BinaryIO) -> None:
             with source.open("rb") as src:
-                shutil.copyfileobj(src, f)
+                _copy(src, f)
 
         self._replace_atomically(os.path.join(self._root, prefix, name), copy)
 
@@ -151,6 +156,8 @@ class LocalArtifactStore(ArtifactStore):
         self._path(prefix, name).unlink(missing_ok=True)
 
     def _remove_tree(self, prefix: str) -> None:
+        import shutil  # forced re-runs and clean-up only
+
         shutil.rmtree(self._base / prefix, ignore_errors=True)
 
     def _list_files(self, prefix: str) -> builtins.list[tuple[str, int]]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import posixpath
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,8 @@ class FsspecArtifactStore(ArtifactStore):
 
     def __init__(self, url: str, **storage_options: Any) -> None:
         # Imported here because importing fsspec is slow and local stores never need it.
+        import tempfile
+
         import fsspec
 
         self.root = url
@@ -63,6 +63,8 @@ class FsspecArtifactStore(ArtifactStore):
             self._fs.put_file(str(path), dest)
         # Dropped once uploaded: a long-lived worker would otherwise fill its temp folder,
         # and from now on readers find the logs in the store.
+        import shutil  # with tempfile: not loaded by runs on local artifact stores
+
         shutil.rmtree(spool, ignore_errors=True)
 
     def read_log(
@@ -92,6 +94,8 @@ class FsspecArtifactStore(ArtifactStore):
 
     def delete(self, prefix: str) -> None:
         super().delete(prefix)
+        import shutil
+
         shutil.rmtree(Path(self._spool.name, prefix), ignore_errors=True)
 
     def close(self) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import random
+from typing import TYPE_CHECKING
 
 from headwater.domain.spec import Backoff
+
+if TYPE_CHECKING:
+    import random
 
 
 def retry_delay_seconds(
@@ -17,5 +20,9 @@ def retry_delay_seconds(
     exponent = min(retry_number - 1, 64)
     delay = min(backoff.max_seconds, backoff.base_seconds * backoff.factor**exponent)
     if backoff.jitter:
-        delay = (rng or random).uniform(0, delay)
+        if rng is None:
+            import random  # only when a task is retried: not on every run's path
+
+            return random.uniform(0, delay)
+        delay = rng.uniform(0, delay)
     return delay

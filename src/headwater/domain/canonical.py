@@ -16,13 +16,34 @@ just as they would in ECMAScript.
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-__all__ = ["cache_key", "canonical_bytes", "canonical_json", "sha256_hex"]
+__all__ = ["cache_key", "canonical_bytes", "canonical_json", "sha256_hex", "sha256_of_bytes"]
+
+
+def _find_builtin_sha256() -> Callable[[bytes], Any] | None:
+    # CPython's built-in SHA-256 (3.11: _sha256, 3.12+: _sha2), which hashlib falls back
+    # to itself: importing hashlib loads OpenSSL (~3-5 ms of every start-up). The digests
+    # are the same; OpenSSL's is faster only on large inputs (see sha256_of_bytes).
+    for module in ("_sha256", "_sha2"):
+        try:
+            found: Callable[[bytes], Any] = importlib.import_module(module).sha256
+        except (ImportError, AttributeError):
+            continue
+        return found
+    return None  # a build without them: hashlib
+
+
+_builtin_sha256 = _find_builtin_sha256()
+
+# Above this many bytes, hashlib's SHA-256 (OpenSSL: hardware instructions where the CPU
+# has them) pays for its import.
+_BUILTIN_SHA256_MAX_BYTES = 1024 * 1024
 
 # Containers nested deeper than this skip the json.dumps fast path. Bounding the depth
 # lets the fast-path check stop on self-referencing containers instead of recursing
@@ -96,7 +117,17 @@ def canonical_bytes(value: object) -> bytes:
 
 def sha256_hex(value: object) -> str:
     """Hex SHA-256 of the canonical bytes: a content hash equal for equal JSON values."""
-    return hashlib.sha256(canonical_bytes(value)).hexdigest()
+    return sha256_of_bytes(canonical_bytes(value))
+
+
+def sha256_of_bytes(data: bytes) -> str:
+    """Hex SHA-256 of `data`, without importing hashlib for small inputs."""
+    new: Callable[[bytes], Any] | None = _builtin_sha256
+    if new is None or len(data) > _BUILTIN_SHA256_MAX_BYTES:
+        import hashlib
+
+        new = hashlib.sha256
+    return str(new(data).hexdigest())
 
 
 def cache_key(

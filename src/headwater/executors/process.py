@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from headwater.executors.base import AttemptContext, Execution, Executor, Outcome
@@ -23,6 +22,8 @@ class _ChildExecution(Execution):
     def __init__(self, ctx: AttemptContext) -> None:
         if not ctx.task.callable:
             raise ValueError(f"task {ctx.task.name} has no importable callable")
+        import tempfile  # with shutil and random: only runs of process tasks load them
+
         handle, result = tempfile.mkstemp(prefix="headwater-result-", suffix=".json")
         os.close(handle)
         self._result = Path(result)
