@@ -8,7 +8,6 @@ stdin. Exit code 0 is success. stdout and stderr go to the attempt log. A stdout
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import sys
@@ -107,7 +106,8 @@ def command(
     description: str = "",
 ) -> CommandTask:
     """Register a shell command as a task named `name`; see the module docstring."""
-    frame = inspect.currentframe()
+    # What inspect.currentframe() does, without importing inspect (~10 ms of start-up).
+    frame = sys._getframe(0) if hasattr(sys, "_getframe") else None
     caller = frame.f_back if frame is not None else None
     source = (
         Source(file=tracing.relative_path(caller.f_code.co_filename), line=caller.f_lineno)

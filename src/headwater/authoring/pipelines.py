@@ -6,12 +6,11 @@ parameters; each task call adds a node. Nothing runs until a run is started.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any, overload
 
-from headwater.authoring import schema, tracing
+from headwater.authoring import functions, schema, tracing
 from headwater.authoring.registry import current_registry
 from headwater.domain.dag import Graph, build_graph
 from headwater.domain.spec import PipelineSpec, Source
@@ -96,13 +95,13 @@ def pipeline(
 
     def decorate(func: Callable[..., Any]) -> Pipeline:
         source = Source(
-            file=tracing.relative_path(inspect.getsourcefile(func) or "?"),
+            file=tracing.relative_path(functions.source_file(func) or "?"),
             line=func.__code__.co_firstlineno,
         )
         made = Pipeline(
             func,
             name=name or func.__name__,
-            description=description or inspect.getdoc(func) or "",
+            description=description or functions.docstring(func) or "",
             source=source,
         )
         current_registry().add_pipeline(made)

@@ -8,13 +8,12 @@ pydantic defines both; plain hints and JSON values take the fast paths of
 from __future__ import annotations
 
 import copy
-import inspect
 import typing
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from headwater.authoring import plain
+from headwater.authoring import functions, plain
 from headwater.domain.problems import Problem
 from headwater.errors import DefinitionError
 
@@ -35,17 +34,16 @@ class Params:
     def __init__(self, fn: Callable[..., Any], name: str, where: str) -> None:
         hints = _hints(fn)
         self.fields: dict[str, tuple[Any, Any]] = {}  # name: (hint, default or ...)
-        for param in inspect.signature(fn).parameters.values():
-            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        for param, variadic, default in functions.parameters(fn):
+            if variadic:
                 raise DefinitionError(
-                    [Problem(where, param.name, "*args and **kwargs cannot be task parameters")]
+                    [Problem(where, param, "*args and **kwargs cannot be task parameters")]
                 )
-            if param.name.startswith("_"):
+            if param.startswith("_"):
                 raise DefinitionError(
-                    [Problem(where, param.name, "parameter names cannot start with '_'")]
+                    [Problem(where, param, "parameter names cannot start with '_'")]
                 )
-            default = ... if param.default is param.empty else param.default
-            self.fields[param.name] = (hints.get(param.name, Any), default)
+            self.fields[param] = (hints.get(param, Any), default)
         self.model_name = name.replace(".", "_") + "_params"
         parsed = {name: plain.parse(hint) for name, (hint, _) in self.fields.items()}
         # None when a hint or a default is not plain: pydantic handles those parameters.

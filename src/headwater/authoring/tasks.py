@@ -6,12 +6,11 @@ Inside a `@pipeline` body, calling it adds a node and returns a reference to its
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from headwater.authoring import schema, tracing
+from headwater.authoring import functions, schema, tracing
 from headwater.authoring.registry import current_registry
 from headwater.domain.problems import Problem
 from headwater.domain.spec import Backoff, Source, SpecError, TaskDef
@@ -53,7 +52,7 @@ class Task(Generic[P, R]):
         self.queue = queue
         self.tags = tuple(tags)
         self.executor = executor
-        doc = inspect.getdoc(fn) if fn is not None else None
+        doc = functions.docstring(fn) if fn is not None else None
         self.description = description if description is not None else (doc or "")
         if fn is not None:
             self.__doc__ = fn.__doc__
@@ -244,7 +243,7 @@ def task(
 
     def decorate(func: Callable[P, R]) -> Task[P, R]:
         source = Source(
-            file=tracing.relative_path(inspect.getsourcefile(func) or "?"),
+            file=tracing.relative_path(functions.source_file(func) or "?"),
             line=func.__code__.co_firstlineno,
         )
         made = Task(

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from headwater.authoring.schema import to_json
@@ -75,18 +74,20 @@ class ParamRef(_Placeholder):
         return f"<parameter {self.name}>"
 
 
-@dataclass
 class Builder:
     """Collects the nodes of one pipeline while its function runs."""
 
-    pipeline: str
-    nodes: list[NodeSpec] = field(default_factory=list)
-    tasks: dict[str, TaskDef] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    _ids: set[str] = field(default_factory=set)
-    # The last suffix given to each wanted id: ids are only added, so the first free
-    # one is never below it (a 1,000-step chain of one task was quadratic without it).
-    _suffixes: dict[str, int] = field(default_factory=dict)
+    __slots__ = ("_ids", "_suffixes", "nodes", "pipeline", "problems", "tasks")
+
+    def __init__(self, pipeline: str) -> None:
+        self.pipeline = pipeline
+        self.nodes: list[NodeSpec] = []
+        self.tasks: dict[str, TaskDef] = {}
+        self.problems: list[Problem] = []
+        self._ids: set[str] = set()
+        # The last suffix given to each wanted id: ids are only added, so the first free
+        # one is never below it (a 1,000-step chain of one task was quadratic without it).
+        self._suffixes: dict[str, int] = {}
 
     def new_id(self, wanted: str, explicit: bool, source: Source) -> str:
         if explicit:
