@@ -1,16 +1,17 @@
 """Settings: defaults, then ``headwater.toml`` or ``[tool.headwater]`` in pyproject.toml,
 then ``HEADWATER_*`` environment variables, then command-line flags.
 
-Imports only the standard library, so every layer may use it.
+Imports only the standard library (and `headwater.domain.records`), so every layer may
+use it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from headwater.domain.records import FrozenRecord
 from headwater.errors import ConfigError
 
 STATE_DIR = ".headwater"
@@ -18,41 +19,104 @@ EXECUTORS = ("inline", "process")
 SMTP_SECURITY = ("none", "starttls", "ssl")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(FrozenRecord):
     """A project's settings (see the module docstring for where they come from)."""
 
-    project_dir: Path = field(default_factory=Path.cwd)
-    database_url: str = ""  # default: sqlite file in the project's .headwater folder
-    artifacts: str = ""  # default: the project's .headwater/artifacts folder
-    pipelines_package: str = "pipelines"
-    concurrency: int = 4
-    default_executor: str = "inline"
-    lease_seconds: float = 30.0
-    heartbeat_seconds: float = 10.0
-    poll_seconds: float = 0.5
+    __match_args__ = (
+        "project_dir",
+        "database_url",
+        "artifacts",
+        "pipelines_package",
+        "concurrency",
+        "default_executor",
+        "lease_seconds",
+        "heartbeat_seconds",
+        "poll_seconds",
+        "public_url",
+        "smtp_host",
+        "smtp_port",
+        "smtp_from",
+        "smtp_security",
+        "smtp_username",
+        "smtp_password",
+        "api_secret",
+        "cors_origins",
+    )
+    __slots__ = __match_args__
+    project_dir: Path  # default: the current directory
+    database_url: str  # default: sqlite file in the project's .headwater folder
+    artifacts: str  # default: the project's .headwater/artifacts folder
+    pipelines_package: str
+    concurrency: int
+    default_executor: str
+    lease_seconds: float
+    heartbeat_seconds: float
+    poll_seconds: float
     # Where users reach the API: links in notifications (default: paths without a host).
-    public_url: str = ""
+    public_url: str
     # Email notifications go through this SMTP server; none are sent without a host.
-    smtp_host: str = ""
-    smtp_port: int = 25
-    smtp_from: str = "headwater@localhost"
-    smtp_security: str = "none"  # none, starttls or ssl
-    smtp_username: str = ""
-    smtp_password: str = ""
+    smtp_host: str
+    smtp_port: int
+    smtp_from: str
+    smtp_security: str  # none, starttls or ssl
+    smtp_username: str
+    smtp_password: str
     # Key of the API's signed artifact links; empty: one is generated and kept in
     # .headwater/api-secret. Set it when several API servers must accept each other's links.
-    api_secret: str = ""
+    api_secret: str
     # Origins allowed to call the API from a browser (comma-separated, "*" for any);
     # empty: no CORS headers, so browsers only allow same-origin pages.
-    cors_origins: str = ""
+    cors_origins: str
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        project_dir: Path | None = None,
+        database_url: str = "",
+        artifacts: str = "",
+        pipelines_package: str = "pipelines",
+        concurrency: int = 4,
+        default_executor: str = "inline",
+        lease_seconds: float = 30.0,
+        heartbeat_seconds: float = 10.0,
+        poll_seconds: float = 0.5,
+        public_url: str = "",
+        smtp_host: str = "",
+        smtp_port: int = 25,
+        smtp_from: str = "headwater@localhost",
+        smtp_security: str = "none",
+        smtp_username: str = "",
+        smtp_password: str = "",
+        api_secret: str = "",
+        cors_origins: str = "",
+    ) -> None:
+        self._set(
+            project_dir=Path.cwd() if project_dir is None else project_dir,
+            database_url=database_url,
+            artifacts=artifacts,
+            pipelines_package=pipelines_package,
+            concurrency=concurrency,
+            default_executor=default_executor,
+            lease_seconds=lease_seconds,
+            heartbeat_seconds=heartbeat_seconds,
+            poll_seconds=poll_seconds,
+            public_url=public_url,
+            smtp_host=smtp_host,
+            smtp_port=smtp_port,
+            smtp_from=smtp_from,
+            smtp_security=smtp_security,
+            smtp_username=smtp_username,
+            smtp_password=smtp_password,
+            api_secret=api_secret,
+            cors_origins=cors_origins,
+        )
+        self._check()
+
+    def _check(self) -> None:
         if not self.database_url:
             db = self.project_dir / STATE_DIR / "headwater.db"
-            object.__setattr__(self, "database_url", f"sqlite:///{db}")
+            self._set(database_url=f"sqlite:///{db}")
         if not self.artifacts:
-            object.__setattr__(self, "artifacts", str(self.project_dir / STATE_DIR / "artifacts"))
+            self._set(artifacts=str(self.project_dir / STATE_DIR / "artifacts"))
         if self.default_executor not in EXECUTORS:
             raise ConfigError(
                 f"default_executor must be one of {', '.join(EXECUTORS)}, "
@@ -69,10 +133,13 @@ class Settings:
             raise ConfigError("heartbeat_seconds must be shorter than lease_seconds")
 
     def with_(self, **changes: Any) -> Settings:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        values = {name: getattr(self, name) for name in self.__match_args__}
+        return Settings(**values | {k: v for k, v in changes.items() if v is not None})
 
 
-_ENV = {f.name: "HEADWATER_" + f.name.upper() for f in fields(Settings) if f.name != "project_dir"}
+_ENV = {
+    name: "HEADWATER_" + name.upper() for name in Settings.__match_args__ if name != "project_dir"
+}
 
 
 def load_settings(project_dir: str | Path | None = None, **overrides: Any) -> Settings:
@@ -112,7 +179,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _build(root: Path, values: dict[str, Any]) -> Settings:
-    types = {f.name: f.type for f in fields(Settings)}
+    types = Settings.__annotations__
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
         key = name.replace("-", "_")

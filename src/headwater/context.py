@@ -12,16 +12,25 @@ artifact folder when the attempt succeeds, and are discarded if it fails.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
 from pathlib import Path
 
+from headwater.domain.records import FrozenRecord
 from headwater.errors import HeadwaterError
 
 
-@dataclass(frozen=True)
-class TaskContext:
+class TaskContext(FrozenRecord):
     """What a running task knows about itself: `headwater.current_context()`."""
 
+    __match_args__ = (
+        "run_id",
+        "pipeline",
+        "node_id",
+        "map_index",
+        "attempt",
+        "staging_path",
+        "artifact_root",
+    )
+    __slots__ = __match_args__
     run_id: str
     pipeline: str
     node_id: str
@@ -29,6 +38,26 @@ class TaskContext:
     attempt: int
     staging_path: Path  # output_dir, before anything asked for it
     artifact_root: str  # where output_dir's files are stored once the attempt succeeds
+
+    def __init__(
+        self,
+        run_id: str,
+        pipeline: str,
+        node_id: str,
+        map_index: int,
+        attempt: int,
+        staging_path: Path,
+        artifact_root: str,
+    ) -> None:
+        self._set(
+            run_id=run_id,
+            pipeline=pipeline,
+            node_id=node_id,
+            map_index=map_index,
+            attempt=attempt,
+            staging_path=staging_path,
+            artifact_root=artifact_root,
+        )
 
     @property
     def output_dir(self) -> Path:

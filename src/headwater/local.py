@@ -13,16 +13,15 @@ It is meant for a user's own tests:
 from __future__ import annotations
 
 import functools
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from headwater.authoring.registry import PipelineLike, Registry, current_registry
 from headwater.config import Settings
 from headwater.domain.bindings import OutputRef, ParamRef, resolve, select
+from headwater.domain.records import FrozenRecord
 from headwater.domain.spec import PipelineSpec
 from headwater.domain.states import RunState
 from headwater.errors import ValidationError
@@ -40,24 +39,32 @@ from headwater.worker.code import CodeLocation
 from headwater.worker.worker import Worker, run_is_over
 
 
-@dataclass(frozen=True)
-class TaskFailure:
+class TaskFailure(FrozenRecord):
     """A task run that failed, with the error of its last attempt."""
 
+    __match_args__ = ("node", "error_type", "message", "traceback")
+    __slots__ = __match_args__
     node: str  # node id, with [i] for a map element
     error_type: str
     message: str
     traceback: str
 
+    def __init__(self, node: str, error_type: str, message: str, traceback: str) -> None:
+        self._set(node=node, error_type=error_type, message=message, traceback=traceback)
 
-@dataclass(frozen=True)
-class RunResult:
+
+class RunResult(FrozenRecord):
     """A run that has ended: its state, its output, and each task run."""
 
+    __match_args__ = ("run_id", "state", "output", "view")
+    __slots__ = (*__match_args__, "__dict__")  # __dict__: failures
     run_id: str
     state: RunState
     output: Any  # the pipeline's return value, resolved; None unless it succeeded
     view: RunView
+
+    def __init__(self, run_id: str, state: RunState, output: Any, view: RunView) -> None:
+        self._set(run_id=run_id, state=state, output=output, view=view)
 
     @property
     def ok(self) -> bool:
@@ -92,6 +99,8 @@ def run(pipeline: PipelineLike | str, /, **args: Any) -> RunResult:
     In-memory database, temporary artifacts, nothing left behind. A run argument named
     like a reserved word can be passed through `run_pipeline(..., args={...})`.
     """
+    import tempfile  # not on `headwater run`'s path
+
     with tempfile.TemporaryDirectory(prefix="headwater-") as tmp:
         settings = Settings(
             project_dir=Path(tmp), database_url="sqlite://", artifacts=str(Path(tmp) / "artifacts")

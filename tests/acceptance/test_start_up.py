@@ -15,6 +15,19 @@ from .conftest import explain, hw, one_task_project, summary_states
 NOT_IMPORTED = [
     "alembic",  # a new SQLite database is created from the schema snapshot
     "asyncio",  # only the API awaits
+    # Standard library modules slow to import on a run's path (issue 7):
+    "_hashlib",  # hashlib loads OpenSSL; small inputs are hashed by _sha256 (or _sha2)
+    "ast",  # with dis, by inspect
+    "bz2",  # by shutil
+    "dataclasses",  # imports inspect: records are plain classes (domain.records)
+    "dis",
+    "hashlib",
+    "inspect",  # authoring.functions reads plain functions; pkgutil's walk imported it
+    "lzma",  # by shutil
+    "pkgutil",  # the project's modules are listed by authoring.project
+    "random",  # only for a retry's jitter (and by tempfile)
+    "shutil",  # only to remove folders a task wrote files into
+    "tempfile",  # the staging folder is made with os.mkdir
     "croniter",  # only when a cron schedule is evaluated
     "fastapi",
     "fsspec",  # only for artifact stores that are not local folders

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -77,7 +76,7 @@ def unhurried(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
     monkeypatch.setattr(worker_module, "QUICK_SECONDS", 1.0)
     monkeypatch.setattr(worker_module, "BATCH_SECONDS", 60.0)
-    return dataclasses.replace(settings, lease_seconds=600.0)
+    return settings.with_(lease_seconds=600.0)
 
 
 def test_a_quick_fan_out_runs_each_element_once_in_far_fewer_transactions(

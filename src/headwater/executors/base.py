@@ -6,7 +6,6 @@ import threading
 import traceback as tb
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -54,10 +53,24 @@ class CancelSignal:
                 self._callbacks.remove(callback)
 
 
-@dataclass
 class AttemptContext:
     """Everything an executor gets: one argument, so executors stay small."""
 
+    __slots__ = (
+        "arguments",
+        "artifact_root",
+        "attempt",
+        "cancelled",
+        "load_callable",
+        "log_dir",
+        "map_index",
+        "node_id",
+        "on_first_log",
+        "output_dir",
+        "pipeline",
+        "run_id",
+        "task",
+    )
     run_id: str
     pipeline: str
     node_id: str
@@ -70,9 +83,32 @@ class AttemptContext:
     artifact_root: str
     # Resolves a python task's callable; executors that run elsewhere only need names.
     load_callable: Callable[[TaskDef], Callable[[dict[str, Any]], Any]]
-    cancelled: CancelSignal = field(default_factory=CancelSignal)
+    cancelled: CancelSignal
     # Called before the attempt's first log write (never if it writes none).
-    on_first_log: Callable[[], object] | None = None
+    on_first_log: Callable[[], object] | None
+
+    def __init__(
+        self,
+        run_id: str,
+        pipeline: str,
+        node_id: str,
+        map_index: int,
+        attempt: int,
+        task: TaskDef,
+        arguments: dict[str, Any],
+        log_dir: Path,
+        output_dir: Path,
+        artifact_root: str,
+        load_callable: Callable[[TaskDef], Callable[[dict[str, Any]], Any]],
+        cancelled: CancelSignal | None = None,
+        on_first_log: Callable[[], object] | None = None,
+    ) -> None:
+        self.run_id, self.pipeline, self.node_id = run_id, pipeline, node_id
+        self.map_index, self.attempt, self.task = map_index, attempt, task
+        self.arguments, self.log_dir, self.output_dir = arguments, log_dir, output_dir
+        self.artifact_root, self.load_callable = artifact_root, load_callable
+        self.cancelled = CancelSignal() if cancelled is None else cancelled
+        self.on_first_log = on_first_log
 
     def open_log(self) -> AttemptLog:
         return AttemptLog(self.log_dir, self.on_first_log)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.artifacts import ArtifactStore, open_artifact_store
@@ -14,23 +13,21 @@ from headwater.store.engine import Database, open_database
 from headwater.store.migrate import ensure_schema
 
 
-@dataclass
 class Services:
     """The database, artifact store and caches that services share."""
 
-    db: Database
-    artifacts: ArtifactStore
-    plans: PlanCache = field(default_factory=PlanCache)
-    runs: RunCache = field(default_factory=RunCache)
-    outputs: OutputReader = field(init=False)
-    # Called after a commit that made work ready: wakes in-process workers at once.
-    listeners: list[Callable[[], None]] = field(default_factory=list)
-    # The thread that creates runs for concurrent callers in batches (services.run_batches),
-    # started on first use.
-    run_writer: Any = None
+    __slots__ = ("artifacts", "db", "listeners", "outputs", "plans", "run_writer", "runs")
 
-    def __post_init__(self) -> None:
-        self.outputs = OutputReader(self.artifacts)
+    def __init__(self, db: Database, artifacts: ArtifactStore) -> None:
+        self.db, self.artifacts = db, artifacts
+        self.plans = PlanCache()
+        self.runs = RunCache()
+        self.outputs = OutputReader(artifacts)
+        # Called after a commit that made work ready: wakes in-process workers at once.
+        self.listeners: list[Callable[[], None]] = []
+        # The thread that creates runs for concurrent callers in batches
+        # (services.run_batches), started on first use.
+        self.run_writer: Any = None
 
     def notify(self) -> None:
         for listener in list(self.listeners):

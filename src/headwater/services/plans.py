@@ -6,7 +6,6 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +24,11 @@ PLAN_CACHE_SIZE = 64
 ENDED_ROWS_CACHED = 1024  # rows without their outputs: a few hundred bytes each
 
 
-@dataclass(frozen=True)
 class Plan:
     """A pipeline version's spec, with what is derived from it worked out once."""
 
-    version_id: int
-    spec: PipelineSpec
+    def __init__(self, version_id: int, spec: PipelineSpec) -> None:
+        self.version_id, self.spec = version_id, spec
 
     @cached_property
     def graph(self) -> Graph:

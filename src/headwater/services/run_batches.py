@@ -22,7 +22,6 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.canonical import sha256_hex
@@ -261,14 +260,16 @@ def _is_simple(request: dict[str, Any], prepared: PreparedRun) -> bool:
     )
 
 
-@dataclass
 class _NewRows:
     """Rows of simple new runs, written with two statements for the lot."""
 
-    runs: list[tuple[Any, ...]] = field(default_factory=list)
-    task_runs: list[tuple[Any, ...]] = field(default_factory=list)
-    ready: bool = False
-    _templates: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
+    __slots__ = ("_templates", "ready", "runs", "task_runs")
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[Any, ...]] = []
+        self.task_runs: list[tuple[Any, ...]] = []
+        self.ready = False
+        self._templates: dict[int, list[tuple[Any, ...]]] = {}
 
     def add(
         self, request: dict[str, Any], prepared: PreparedRun, key: str | None, digest: str | None

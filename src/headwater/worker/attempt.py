@@ -8,7 +8,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -39,22 +38,31 @@ NextClaim = Callable[[], ClaimRequest | None]
 WAIT_SLICE_SECONDS = 0.25  # how often a supervisor checks for cancel and timeout
 
 
-@dataclass
 class Supervised:
     """One attempt this worker holds. `cancelled` stops it (lease refused, run
     cancelled); `release` additionally gives it back instead of recording a failure."""
 
-    claim: Claim
-    cancelled: CancelSignal = field(default_factory=CancelSignal)
-    release: bool = False  # only read and written: no one waits on it (nor on `finishing`)
-    # Set once the work is done and its result is being recorded: a heartbeat that then
-    # finds the lease gone is seeing the attempt's own end, not a lost lease.
-    finishing: bool = False
-    # When the lease was last known live (claim or heartbeat), on the monotonic clock,
-    # which keeps counting while the process is frozen (SIGSTOP).
-    lease_confirmed: float = field(default_factory=time.monotonic)
-    # How long the task itself ran (0 for a cache hit): what batching decides on.
-    executed_seconds: float = 0.0
+    __slots__ = (
+        "cancelled",
+        "claim",
+        "executed_seconds",
+        "finishing",
+        "lease_confirmed",
+        "release",
+    )
+
+    def __init__(self, claim: Claim) -> None:
+        self.claim = claim
+        self.cancelled = CancelSignal()
+        self.release = False  # only read and written: no one waits on it (nor on `finishing`)
+        # Set once the work is done and its result is being recorded: a heartbeat that
+        # then finds the lease gone is seeing the attempt's own end, not a lost lease.
+        self.finishing = False
+        # When the lease was last known live (claim or heartbeat), on the monotonic clock,
+        # which keeps counting while the process is frozen (SIGSTOP).
+        self.lease_confirmed = time.monotonic()
+        # How long the task itself ran (0 for a cache hit): what batching decides on.
+        self.executed_seconds = 0.0
 
 
 class Pending(NamedTuple):
