@@ -1,0 +1,150 @@
+"""What `headwater run` computes without inspect, dataclasses, pkgutil and hashlib (issue 7)
+gives the same answers as they do."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import inspect
+import pickle
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from headwater.authoring import functions
+from headwater.authoring.project import _walk_packages
+from headwater.config import Settings
+from headwater.context import TaskContext
+from headwater.domain.canonical import sha256_of_bytes
+
+
+def plain(a, b: int, /, c, d=1, *, e, f="x"):  # type: ignore[no-untyped-def]
+    """First line.
+
+        Indented more.
+    Back.
+    """
+
+
+def undocumented(x: int = 2) -> int:
+    return x
+
+
+def one_line() -> None:
+    """Leading spaces, trailing ones kept."""
+
+
+def with_tabs() -> None:
+    """Tabs:
+    \tone
+    \t\ttwo
+    """
+
+
+@functools.wraps(undocumented)
+def wrapped(*args: Any, **kwargs: Any) -> Any:
+    return undocumented(*args, **kwargs)
+
+
+def variadic(a, *args, b=1, **kwargs):  # type: ignore[no-untyped-def]
+    """Doc."""
+
+
+class Callable_:
+    """A callable object."""
+
+    def __call__(self, x: int, y: int = 3) -> int:
+        return x + y
+
+    def method(self) -> None:
+        pass
+
+
+FUNCTIONS = [
+    plain,
+    undocumented,
+    one_line,
+    with_tabs,
+    wrapped,
+    variadic,
+    Callable_(),
+    Callable_().method,
+    functools.partial(plain, 1),
+    lambda q, r=None: None,
+]
+
+
+def _inspect_parameters(fn: Any) -> list[tuple[str, bool, Any]]:
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [
+        (p.name, p.kind in variadic, ... if p.default is p.empty else p.default)
+        for p in inspect.signature(fn).parameters.values()
+    ]
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_functions_answer_as_inspect(fn: Any) -> None:
+    assert functions.parameters(fn) == _inspect_parameters(fn)
+    assert functions.docstring(fn) == inspect.getdoc(fn)
+    if inspect.isfunction(fn) or inspect.ismethod(fn):
+        assert functions.source_file(fn) == inspect.getsourcefile(fn)
+
+
+def test_frozen_records_behave_as_frozen_dataclasses(tmp_path: Path) -> None:
+    settings = Settings(project_dir=tmp_path, concurrency=2)
+    assert settings == Settings(tmp_path, concurrency=2)
+    assert settings != Settings(project_dir=tmp_path)
+    assert hash(settings) == hash(Settings(tmp_path, concurrency=2))
+    assert pickle.loads(pickle.dumps(settings)) == settings
+    assert copy.deepcopy(settings) == settings
+    assert settings.with_(concurrency=3).concurrency == 3
+    assert repr(settings).startswith(f"Settings(project_dir={tmp_path!r}, database_url=")
+    with pytest.raises(AttributeError):
+        settings.concurrency = 5  # type: ignore[misc]
+    ctx = TaskContext("r", "p", "n", -1, 1, tmp_path / "out", "/a")
+    match ctx:
+        case TaskContext(run_id, pipeline):
+            assert (run_id, pipeline) == ("r", "p")
+    assert repr(ctx) == (
+        f"TaskContext(run_id='r', pipeline='p', node_id='n', map_index=-1, attempt=1, "
+        f"staging_path={tmp_path / 'out'!r}, artifact_root='/a')"
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, 64, 1024 * 1024, 1024 * 1024 + 1])
+def test_sha256_of_bytes_is_hashlibs(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    assert sha256_of_bytes(data) == hashlib.sha256(data).hexdigest()
+
+
+def test_modules_are_walked_as_pkgutil_walks_them(tmp_path: Path) -> None:
+    root = tmp_path / "walked_pkg"
+    for folder in ["", "sub", "sub/deeper", "not_a_package", "sub/.hidden"]:
+        (root / folder).mkdir(exist_ok=True)
+    for name in [
+        "__init__.py",
+        "a.py",
+        "b.pyc",
+        "c.txt",
+        "sub/__init__.py",
+        "sub/x.py",
+        "sub/deeper/__init__.py",
+        "sub/deeper/y.py",
+        "not_a_package/z.py",
+    ]:
+        (root / name).write_text("")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        expected = [i.name for i in pkgutil.walk_packages([str(root)], "walked_pkg.")]
+        for name in [n for n in sys.modules if n.startswith("walked_pkg")]:
+            del sys.modules[name]
+        assert list(_walk_packages([str(root)], "walked_pkg.")) == expected
+        assert "walked_pkg.sub.deeper.y" in expected
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n.startswith("walked_pkg")]:
+            del sys.modules[name]
