@@ -19,15 +19,22 @@ NOT_IMPORTED = [
     "_hashlib",  # hashlib loads OpenSSL; small inputs are hashed by _sha256 (or _sha2)
     "ast",  # with dis, by inspect
     "bz2",  # by shutil
+    "concurrent.futures",  # imports logging: the worker's threads are worker.threads
+    "copy",  # only for a mutable default of a parameter
     "dataclasses",  # imports inspect: records are plain classes (domain.records)
     "dis",
     "hashlib",
     "inspect",  # authoring.functions reads plain functions; pkgutil's walk imported it
+    "linecache",  # with tokenize, by traceback
+    # Loaded when a line is first logged (headwater.logs) or a task's module loads it.
+    "logging",
     "lzma",  # by shutil
     "pkgutil",  # the project's modules are listed by authoring.project
     "random",  # only for a retry's jitter (and by tempfile)
     "shutil",  # only to remove folders a task wrote files into
     "tempfile",  # the staging folder is made with os.mkdir
+    "tokenize",
+    "traceback",  # only to format a failure
     "croniter",  # only when a cron schedule is evaluated
     "fastapi",
     "fsspec",  # only for artifact stores that are not local folders

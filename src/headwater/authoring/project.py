@@ -11,7 +11,6 @@ import importlib
 import importlib.machinery
 import os
 import sys
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -64,6 +63,8 @@ def load_project(settings: Settings) -> Project:
             try:
                 importlib.import_module(module)
             except Exception:  # noqa: BLE001 - report any failure and load the rest
+                import traceback
+
                 project.errors.append(LoadError(module, traceback.format_exc()))
         for path in sorted(package_dir.rglob("*")):
             if path.suffix in RECIPE_SUFFIXES and path.is_file():

@@ -7,7 +7,6 @@ pydantic defines both; plain hints and JSON values take the fast paths of
 
 from __future__ import annotations
 
-import copy
 import typing
 from collections.abc import Callable, Mapping
 from functools import cached_property
@@ -99,6 +98,8 @@ class Params:
                     kwargs[name] = plain.accept(hint, arguments[name])
                 elif (default := self.fields[name][1]) is not ...:
                     # pydantic copies a default only when it is unhashable.
+                    import copy  # loaded only for a mutable default
+
                     kwargs[name] = default if _hashable(default) else copy.deepcopy(default)
                 else:
                     break

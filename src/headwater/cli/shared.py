@@ -45,7 +45,14 @@ def find_pipeline(project: Project, name: str) -> PipelineLike:
 
 def capture_task_logging() -> None:
     """Let tasks' INFO records reach their attempt logs. Only the attempt-log handler
-    sees them: Python's last-resort handler still prints only warnings and errors."""
+    sees them: Python's last-resort handler still prints only warnings and errors.
+    Done when logging is loaded (a run whose tasks do not log never loads it)."""
+    from headwater.executors import capture
+
+    capture.when_logging_loaded(_let_info_records_through)
+
+
+def _let_info_records_through() -> None:
     import logging
 
     root = logging.getLogger()

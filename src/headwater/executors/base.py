@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import traceback as tb
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -125,11 +124,13 @@ class Outcome(NamedTuple):
 
     @classmethod
     def from_exception(cls, exc: BaseException, state: OutcomeState = "failed") -> Outcome:
+        import traceback  # loaded when a task fails, not on every run's path
+
         return cls(
             state,
             error_type=f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins."),
             message=str(exc),
-            traceback="".join(tb.format_exception(exc)),
+            traceback="".join(traceback.format_exception(exc)),
         )
 
 

@@ -8,7 +8,6 @@ the order written).
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -76,18 +75,30 @@ class _StreamProxy:
         return getattr(self._real, name)
 
 
-class _LogHandler(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        log = current_log.get()
-        if log is not None:
-            try:
-                log.write("stderr", self.format(record) + "\n")
-            except Exception:  # noqa: BLE001 - logging must never break the task
-                self.handleError(record)
+def _make_handler() -> Any:
+    import logging
+
+    class LogHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            log = current_log.get()
+            if log is not None:
+                try:
+                    log.write("stderr", self.format(record) + "\n")
+                except Exception:  # noqa: BLE001 - logging must never break the task
+                    self.handleError(record)
+
+    handler = LogHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
 
 
-_HANDLER = _LogHandler()
-_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+# Made and added to the root logger once logging is loaded: at `install` when a task's
+# module imported it, or at the start of the first attempt after one did (`route_logging`).
+# Nothing can log before (a task that first imports logging in its own body logs that
+# attempt's warnings through logging's last resort: to its stderr, unformatted).
+_HANDLER: Any = None
+_routed = False  # _HANDLER is on the root logger
+_when_loaded: list[Callable[[], object]] = []  # to do once logging is loaded
 _installed = 0
 _install_lock = threading.Lock()
 _saved: tuple[Any, Any] | None = None
@@ -102,11 +113,11 @@ def install() -> None:
             _saved = (sys.stdout, sys.stderr)
             sys.stdout = _StreamProxy("stdout", sys.stdout)
             sys.stderr = _StreamProxy("stderr", sys.stderr)
-            logging.getLogger().addHandler(_HANDLER)
+            _route()
 
 
 def uninstall() -> None:
-    global _installed, _saved
+    global _installed, _saved, _routed
     with _install_lock:
         _installed -= 1
         if _installed == 0 and _saved is not None:
@@ -115,4 +126,36 @@ def uninstall() -> None:
             if isinstance(sys.stderr, _StreamProxy):
                 sys.stderr = _saved[1]
             _saved = None
-            logging.getLogger().removeHandler(_HANDLER)
+            if _routed:
+                sys.modules["logging"].getLogger().removeHandler(_HANDLER)
+                _routed = False
+
+
+def route_logging() -> None:
+    """Route `logging` records to attempt logs if logging has been loaded since
+    `install` (cheap: called as each inline attempt starts)."""
+    if _installed and not _routed and "logging" in sys.modules:
+        with _install_lock:
+            if _installed:
+                _route()
+
+
+def when_logging_loaded(configure: Callable[[], object]) -> None:
+    """Call `configure` now if logging is loaded, else when attempt logs start to receive
+    its records (`install`, `route_logging`)."""
+    if "logging" in sys.modules:
+        configure()
+    else:
+        with _install_lock:
+            _when_loaded.append(configure)
+
+
+def _route() -> None:
+    global _HANDLER, _routed
+    if not _routed and "logging" in sys.modules:
+        while _when_loaded:
+            _when_loaded.pop(0)()
+        if _HANDLER is None:
+            _HANDLER = _make_handler()
+        sys.modules["logging"].getLogger().addHandler(_HANDLER)
+        _routed = True

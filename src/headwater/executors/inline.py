@@ -50,6 +50,7 @@ class _HereExecution(Execution):
 
     def _run(self) -> Outcome:
         ctx = self._ctx
+        capture.route_logging()
         log = ctx.open_log()
         log_token = capture.current_log.set(log)
         context_token = set_context(

@@ -17,11 +17,9 @@ read as soon as its id is known; in-process workers are woken once per batch.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater.domain.canonical import sha256_hex
@@ -34,6 +32,7 @@ from headwater.errors import (
     StoreUnavailable,
     ValidationError,
 )
+from headwater.logs import get_logger
 from headwater.services.context import Services
 from headwater.services.plans import Plan
 from headwater.services.runs import PreparedRun, new_run_id, prepare_run, write_run
@@ -43,9 +42,11 @@ from headwater.store.pipelines import PipelineRow
 from headwater.store.sql import is_database_error
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from sqlalchemy.engine import Connection
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # Enough to amortise a transaction, small enough that one batch never holds the write
 # lock for long (a run of a small pipeline costs a few tens of microseconds here).
@@ -79,12 +80,42 @@ def run_writer(svc: Services) -> RunWriter:
 _CREATING = threading.Lock()
 
 
+class _Answer:
+    """The run id (or the error) for a caller waiting in its thread: the part of
+    `concurrent.futures.Future` that `start` used, without importing concurrent.futures,
+    which loads logging (`headwater run` waits here)."""
+
+    __slots__ = ("_done", "_error", "_run_id")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._run_id = ""
+        self._error: BaseException | None = None
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return True  # a waiting thread cannot withdraw
+
+    def set_result(self, run_id: str) -> None:
+        self._run_id = run_id
+        self._done.set()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+
+    def result(self) -> str:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._run_id
+
+
 class _Waiting(NamedTuple):
     """A caller's request for a run, waiting for the run's id."""
 
     request: dict[str, Any]
     key: str | None
-    future: Future[str]
+    future: Future[str] | _Answer
 
 
 class RunWriter:
@@ -98,9 +129,8 @@ class RunWriter:
         self._stopped = False
         self._pid = os.getpid()
 
-    def submit(self, request: dict[str, Any], idempotency_key: str | None) -> Future[str]:
-        """Queue a run request; the future gives its run id once it is committed."""
-        waiting = _Waiting(request, idempotency_key, Future())
+    def _submit(self, waiting: _Waiting) -> None:
+        """Queue a run request; its future gives its run id once it is committed."""
         if self._pid != os.getpid():  # a forked child: the writer thread stayed behind
             self._pid, self._cond, self._queue, self._thread = (
                 os.getpid(),
@@ -118,17 +148,21 @@ class RunWriter:
                 )
                 self._thread.start()
             self._cond.notify()
-        return waiting.future
 
     def start(self, request: dict[str, Any], idempotency_key: str | None = None) -> str:
         """Create a run (or find the one its idempotency key started); its id."""
-        return self.submit(request, idempotency_key).result()
+        answer = _Answer()
+        self._submit(_Waiting(request, idempotency_key, answer))
+        return answer.result()
 
     async def start_async(self, request: dict[str, Any], idempotency_key: str | None = None) -> str:
         """`start` for an event loop: waits without holding a thread."""
         import asyncio  # only the API awaits; `headwater run` need not load asyncio
+        from concurrent.futures import Future
 
-        return await asyncio.wrap_future(self.submit(request, idempotency_key))
+        future: Future[str] = Future()
+        self._submit(_Waiting(request, idempotency_key, future))
+        return await asyncio.wrap_future(future)
 
     def stop(self) -> None:
         """Answer what is queued, then end the thread."""

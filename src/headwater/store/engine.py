@@ -12,7 +12,6 @@ SQLAlchemy engine is made only when something asks for it.
 from __future__ import annotations
 
 import contextlib
-import logging
 import sqlite3
 import sys
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from headwater.errors import ConfigError, Contended, StoreUnavailable
+from headwater.logs import get_logger
 from headwater.store.sql import CONTENDED_SQLSTATES, NOW, Sql, driver_errors, execute
 from headwater.store.sqlite import (
     WRITE,
@@ -37,7 +37,7 @@ from headwater.store.sqlite import (
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-log = logging.getLogger("headwater.store")
+log = get_logger("headwater.store")
 _TXN = "headwater_txn"
 _CLOCK = Sql(f"SELECT {NOW['sqlite']}", f"SELECT {NOW['postgresql']}")
 _AFTER_COMMIT = "after_commit"

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -16,6 +15,7 @@ from headwater.domain.canonical import canonical_json
 from headwater.domain.states import AttemptState
 from headwater.errors import StaleLease, StoreUnavailable
 from headwater.executors.base import AttemptContext, CancelSignal, Execution, Executor, Outcome
+from headwater.logs import get_logger
 from headwater.services.arguments import resolve_task_run
 from headwater.services.attempts import (
     ClaimRequest,
@@ -32,7 +32,7 @@ from headwater.services.outputs import OUTPUT_FILE, PARAMS_FILE, inline_output, 
 from headwater.store.claims import Claim
 from headwater.worker.code import CodeLocation
 
-log = logging.getLogger("headwater.worker")
+log = get_logger("headwater.worker")
 T = TypeVar("T")
 NextClaim = Callable[[], ClaimRequest | None]
 WAIT_SLICE_SECONDS = 0.25  # how often a supervisor checks for cancel and timeout

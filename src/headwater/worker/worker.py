@@ -9,12 +9,10 @@ work made ready by this process wakes it at once and other processes' work is po
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from headwater.config import Settings
 from headwater.domain.states import RUN_TERMINAL
@@ -24,6 +22,7 @@ from headwater.executors.base import Executor
 from headwater.executors.command import CommandExecutor
 from headwater.executors.inline import InlineExecutor
 from headwater.executors.process import ProcessExecutor
+from headwater.logs import get_logger
 from headwater.services.attempts import (
     ClaimRequest,
     claim_work_for,
@@ -43,8 +42,9 @@ from headwater.store import workers as worker_store
 from headwater.store.claims import Claim
 from headwater.worker.attempt import AttemptRunner, Pending, Supervised
 from headwater.worker.code import CodeLocation
+from headwater.worker.threads import AttemptThreads
 
-log = logging.getLogger("headwater.worker")
+log = get_logger("headwater.worker")
 DEFAULT_GRACE_SECONDS = 30.0
 MAX_POLL_SECONDS = 1.0
 QUICK_SECONDS = 0.005  # attempts quicker than this are claimed and recorded in batches
@@ -130,10 +130,8 @@ class Worker:
         # connection of its own (within the pool's bound).
         self.svc.db.pin_thread()
         try:
-            with ThreadPoolExecutor(
-                self.concurrency,
-                thread_name_prefix="hw-attempt",
-                initializer=self.svc.db.pin_thread,
+            with AttemptThreads(
+                self.concurrency, "hw-attempt", initializer=self.svc.db.pin_thread
             ) as pool:
                 self._loop(pool, until)
                 self._drain()
@@ -153,7 +151,7 @@ class Worker:
 
     # -- the loop ---------------------------------------------------------------------
 
-    def _loop(self, pool: ThreadPoolExecutor, until: Callable[[], bool] | None) -> None:
+    def _loop(self, pool: AttemptThreads, until: Callable[[], bool] | None) -> None:
         poll = min(self.settings.poll_seconds, MAX_POLL_SECONDS)
         while not self._stop.is_set():
             self._wake.clear()
