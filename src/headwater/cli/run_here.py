@@ -10,6 +10,7 @@ keeps `OPTIONS` equal to it and both parsers' results equal on a table of lines.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,9 @@ def run_here(
     from headwater.local import run_pipeline
     from headwater.services.context import open_services
 
+    if not gc.isenabled():  # cli.main turned it off while headwater's modules loaded
+        gc.freeze()  # they live as long as the process: collections need not walk them
+        gc.enable()
     with handled():
         settings = read_settings(project, concurrency=concurrency)
         args = parse_params(param, params_file)
