@@ -10,6 +10,7 @@ import inspect
 import pickle
 import pkgutil
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from headwater.authoring.project import _walk_packages
 from headwater.config import Settings
 from headwater.context import TaskContext
 from headwater.domain.canonical import sha256_of_bytes
+from headwater.domain.records import NamedTuple as FastNamedTuple
 
 
 def plain(a, b: int, /, c, d=1, *, e, f="x"):  # type: ignore[no-untyped-def]
@@ -148,3 +150,44 @@ def test_modules_are_walked_as_pkgutil_walks_them(tmp_path: Path) -> None:
         sys.path.remove(str(tmp_path))
         for name in [n for n in sys.modules if n.startswith("walked_pkg")]:
             del sys.modules[name]
+
+
+class TypingRow(typing.NamedTuple):
+    """A row."""
+
+    id: int
+    name: str | None
+    tags: list[str] = []
+
+    def label(self) -> str:
+        return f"{self.id}:{self.name}"
+
+
+class FastRow(FastNamedTuple):
+    """A row."""
+
+    id: int
+    name: str | None
+    tags: list[str] = []
+
+    def label(self) -> str:
+        return f"{self.id}:{self.name}"
+
+
+def test_named_tuples_are_typings() -> None:
+    typed, fast = TypingRow(1, "a"), FastRow(1, "a")
+    assert fast == typed == (1, "a", [])
+    assert repr(fast) == repr(typed).replace("TypingRow", "FastRow")
+    assert FastRow._fields == TypingRow._fields
+    assert FastRow._field_defaults == TypingRow._field_defaults
+    assert FastRow.__doc__ == TypingRow.__doc__
+    assert fast.label() == typed.label() == "1:a"
+    assert fast._replace(name="b")._asdict() == {"id": 1, "name": "b", "tags": []}
+    assert pickle.loads(pickle.dumps(fast)) == fast
+    assert typing.get_type_hints(FastRow) == typing.get_type_hints(TypingRow)
+    assert FastRow.__module__ == TypingRow.__module__
+    with pytest.raises(TypeError):
+
+        class Wrong(FastNamedTuple):
+            a: int = 1
+            b: int

@@ -22,9 +22,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
 
 from headwater.domain.canonical import sha256_of_bytes
+from headwater.domain.records import NamedTuple
 from headwater.errors import NotFound
 
 MARKER_NAME = "_COMPLETE"

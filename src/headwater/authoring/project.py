@@ -13,11 +13,11 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 from headwater.authoring import RECIPE_SUFFIXES
 from headwater.authoring.registry import Registry, use_registry
 from headwater.config import Settings
+from headwater.domain.records import NamedTuple
 from headwater.errors import DefinitionError
 
 

@@ -12,7 +12,9 @@ any depth (so ``{"inputs": [{"$output": "a"}, {"$output": "b"}]}`` fans in two n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any
+
+from headwater.domain.records import NamedTuple
 
 PARAM, OUTPUT, LITERAL = "$param", "$output", "$literal"
 

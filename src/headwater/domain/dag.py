@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from graphlib import CycleError, TopologicalSorter
-from typing import NamedTuple
 
 from headwater.domain.bindings import output_nodes
+from headwater.domain.records import NamedTuple
 from headwater.domain.spec import NodeSpec
 
 

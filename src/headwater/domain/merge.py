@@ -14,9 +14,10 @@ Lowest to highest precedence:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from headwater.domain.bindings import OutputRef, ParamRef, iter_bindings, resolve
+from headwater.domain.records import NamedTuple
 
 
 class NodeArgs(NamedTuple):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from headwater.domain.records import NamedTuple
 
 
 class Problem(NamedTuple):

@@ -6,8 +6,9 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal
 
+from headwater.domain.records import NamedTuple
 from headwater.domain.spec import TaskDef
 from headwater.executors.capture import AttemptLog
 

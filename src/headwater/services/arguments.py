@@ -4,13 +4,14 @@ run's merged arguments and cache key when it is about to execute."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.bindings import OutputRef, ParamRef, output_nodes, resolve, select
 from headwater.domain.canonical import cache_key
 from headwater.domain.jsonschema import schema_errors, subschema
 from headwater.domain.merge import merge_arguments, run_layer
 from headwater.domain.problems import Problem
+from headwater.domain.records import NamedTuple
 from headwater.services.outputs import OutputReader
 from headwater.services.plans import Plan
 from headwater.store import runs as run_store

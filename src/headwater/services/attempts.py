@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.backoff import retry_delay_seconds
+from headwater.domain.records import NamedTuple
 from headwater.domain.states import AttemptState, TaskRunState
 from headwater.errors import StaleLease
 from headwater.services.context import Services

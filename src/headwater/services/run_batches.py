@@ -20,9 +20,10 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.canonical import sha256_hex
+from headwater.domain.records import NamedTuple
 from headwater.domain.states import RUN_INITIAL, TASK_RUN_INITIAL, RunState, TaskRunState
 from headwater.errors import (
     Conflict,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from headwater.domain.canonical import sha256_hex
 from headwater.domain.problems import Problem
+from headwater.domain.records import NamedTuple
 from headwater.domain.spec import PipelineSpec
 from headwater.domain.states import TASK_RUN_OK, AttemptState, RunState, TaskRunState
 from headwater.errors import Contended, NotFound, PipelineDisabled, ValidationError

@@ -8,8 +8,9 @@ queued. Each transaction that ends one of its running runs starts the next queue
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from headwater.domain.records import NamedTuple
 from headwater.domain.states import RunState, TaskRunState, sources_of
 from headwater.errors import NotFound
 from headwater.store.outbox import enqueue_run_end

@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from headwater.domain.records import NamedTuple
 from headwater.domain.states import AttemptState, TaskRunState
 from headwater.store import limits as limit_store
 from headwater.store.engine import Database, transaction_notes

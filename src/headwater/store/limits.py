@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from headwater.domain.records import NamedTuple
 from headwater.domain.states import AttemptState
 from headwater.store.engine import Database
 from headwater.store.sql import Sql, execute

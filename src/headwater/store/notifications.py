@@ -5,8 +5,9 @@ by try."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from headwater.domain.records import NamedTuple
 from headwater.errors import NotFound
 from headwater.store.pipelines import insert_ignoring_conflicts
 

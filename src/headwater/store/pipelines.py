@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.canonical import canonical_json
+from headwater.domain.records import NamedTuple
 from headwater.domain.spec import PipelineSpec
 from headwater.errors import NotFound
 from headwater.store.sql import Sql, execute

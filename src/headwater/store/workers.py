@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from headwater.domain.records import NamedTuple
 from headwater.store.sql import NOW, Sql, execute
 
 if TYPE_CHECKING:

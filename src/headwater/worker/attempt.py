@@ -8,10 +8,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from headwater.config import Settings
 from headwater.domain.canonical import canonical_json
+from headwater.domain.records import NamedTuple
 from headwater.domain.states import AttemptState
 from headwater.errors import StaleLease, StoreUnavailable
 from headwater.executors.base import AttemptContext, CancelSignal, Execution, Executor, Outcome
