@@ -31,7 +31,7 @@ class Params:
     """A function's parameters (extra arguments forbidden), as pydantic sees them."""
 
     def __init__(self, fn: Callable[..., Any], name: str, where: str) -> None:
-        hints = _hints(fn)
+        hints = self.hints = _hints(fn)  # output_schema reads them again
         self.fields: dict[str, tuple[Any, Any]] = {}  # name: (hint, default or ...)
         for param, variadic, default in functions.parameters(fn):
             if variadic:
@@ -119,9 +119,13 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def output_schema(fn: Callable[..., Any]) -> dict[str, Any] | None:
-    """The return value's JSON Schema, or None when the function has no return hint."""
-    hints = _hints(fn)
+def output_schema(
+    fn: Callable[..., Any], hints: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The return value's JSON Schema, or None when the function has no return hint
+    (`hints`: the function's type hints, if already read)."""
+    if hints is None:
+        hints = _hints(fn)
     if "return" not in hints:
         return None
     hint = plain.parse(hints["return"])

@@ -76,7 +76,7 @@ class Task(Generic[P, R]):
             version=self.version,
             description=self.description,
             params_schema=self.param_types.json_schema(),
-            output_schema=schema.output_schema(self.fn),
+            output_schema=schema.output_schema(self.fn, self.param_types.hints),
             retries=self.retries,
             backoff=self.backoff,
             timeout_seconds=self.timeout,
