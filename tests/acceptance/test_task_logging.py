@@ -60,11 +60,40 @@ def chatty():
 """
 
 
+# No project module imports logging: the first task imports it and logs in one body.
+IN_FIRST_BODY = """
+from headwater import pipeline, task
+
+
+@task
+def first() -> int:
+    import logging
+
+    logging.getLogger("pipelines.chatty").info("info from first")
+    logging.getLogger("pipelines.chatty").warning("warning from first")
+    return 1
+
+
+@task
+def second(x: int) -> int:
+    return x
+
+
+@pipeline
+def chatty():
+    return second(first())
+"""
+
+
 def _stderr_logs(project: Path) -> str:
     return "".join(p.read_text() for p in sorted(project.rglob("stderr.log")))
 
 
-@pytest.mark.parametrize("source", [TOP_LEVEL, IN_BODY], ids=["top-level", "in-body"])
+@pytest.mark.parametrize(
+    "source",
+    [TOP_LEVEL, IN_BODY, IN_FIRST_BODY],
+    ids=["top-level", "in-body", "in-the-body-that-logs"],
+)
 def test_task_log_records_reach_attempt_logs(tmp_path: Path, source: str) -> None:
     (tmp_path / "pipelines").mkdir()
     (tmp_path / "pipelines" / "__init__.py").write_text("")
@@ -78,6 +107,9 @@ def test_task_log_records_reach_attempt_logs(tmp_path: Path, source: str) -> Non
     if source is TOP_LEVEL:
         assert " INFO pipelines.chatty: info from first\n" in logs
         assert " WARNING pipelines.chatty: warning from second\n" in logs
-    else:
+    elif source is IN_BODY:
         assert " INFO pipelines.chatty: info from second\n" in logs
+    else:
+        assert " INFO pipelines.chatty: info from first\n" in logs
+        assert " WARNING pipelines.chatty: warning from first\n" in logs
     assert "info from" not in ran.stderr  # the console shows only warnings and errors

@@ -93,9 +93,8 @@ def _make_handler() -> Any:
 
 
 # Made and added to the root logger once logging is loaded: at `install` when a task's
-# module imported it, or at the start of the first attempt after one did (`route_logging`).
-# Nothing can log before (a task that first imports logging in its own body logs that
-# attempt's warnings through logging's last resort: to its stderr, unformatted).
+# module imported it, else as soon as anything imports it while a worker runs (a task in
+# its own body, say: _RouteWhenLoaded), before that import returns.
 _HANDLER: Any = None
 _routed = False  # _HANDLER is on the root logger
 _when_loaded: list[Callable[[], object]] = []  # to do once logging is loaded
@@ -113,7 +112,10 @@ def install() -> None:
             _saved = (sys.stdout, sys.stderr)
             sys.stdout = _StreamProxy("stdout", sys.stdout)
             sys.stderr = _StreamProxy("stderr", sys.stderr)
-            _route()
+            if _logging_loaded():
+                _route()
+            elif not any(isinstance(f, _RouteWhenLoaded) for f in sys.meta_path):
+                sys.meta_path.insert(0, _RouteWhenLoaded())
 
 
 def uninstall() -> None:
@@ -126,6 +128,7 @@ def uninstall() -> None:
             if isinstance(sys.stderr, _StreamProxy):
                 sys.stderr = _saved[1]
             _saved = None
+            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RouteWhenLoaded)]
             if _routed:
                 sys.modules["logging"].getLogger().removeHandler(_HANDLER)
                 _routed = False
@@ -134,7 +137,7 @@ def uninstall() -> None:
 def route_logging() -> None:
     """Route `logging` records to attempt logs if logging has been loaded since
     `install` (cheap: called as each inline attempt starts)."""
-    if _installed and not _routed and "logging" in sys.modules:
+    if _installed and not _routed and _logging_loaded():
         with _install_lock:
             if _installed:
                 _route()
@@ -143,11 +146,59 @@ def route_logging() -> None:
 def when_logging_loaded(configure: Callable[[], object]) -> None:
     """Call `configure` now if logging is loaded, else when attempt logs start to receive
     its records (`install`, `route_logging`)."""
-    if "logging" in sys.modules:
+    if _logging_loaded():
         configure()
     else:
         with _install_lock:
             _when_loaded.append(configure)
+
+
+def _logging_loaded() -> bool:
+    """logging is imported and done executing (not still being imported by a thread, which
+    holds its module lock until then: see _RouteWhenLoaded)."""
+    module = sys.modules.get("logging")
+    return module is not None and not getattr(module.__spec__, "_initializing", False)
+
+
+class _RouteWhenLoaded:
+    """A meta path finder that finds nothing itself: the first import of logging while a
+    worker runs is loaded by logging's own loader, then routed to attempt logs before the
+    import returns, so a task that imports logging in its own body has its records,
+    INFO included, in that attempt's log.
+
+    Routing there takes `_install_lock` while the importing thread holds logging's module
+    lock. No thread holding `_install_lock` waits for that lock: they route only once
+    `_logging_loaded()`, when importing logging no longer locks anything."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "logging":
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = None if finder is self or find is None else find(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _ThenRoute(spec.loader)
+                return spec
+        return None
+
+
+class _ThenRoute:
+    """logging's loader, then routing (and the loader put back on the module)."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._loader.exec_module(module)
+        module.__loader__ = module.__spec__.loader = self._loader
+        with _install_lock:
+            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RouteWhenLoaded)]
+            if _installed:
+                _route()
 
 
 def _route() -> None:
