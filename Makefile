@@ -1,11 +1,13 @@
 # headwater: `make demo` runs the examples, `make test` runs every test.
 # Both set up everything on a fresh clone (virtualenv, dependencies, database schema).
 
-# The virtualenv's interpreter: the system's CPython 3.11 where there is one, else the first
-# python3.11 on PATH. Distributions build theirs with PGO and LTO; pyenv builds without them
-# unless told (--enable-optimizations --with-lto), and headwater then runs 15-25% slower
+# The virtualenv's interpreter: the system's CPython 3.11 where there is one that can make
+# a virtualenv (Debian: package python3.11-venv), else the first python3.11 on PATH.
+# Distributions build theirs with PGO and LTO; pyenv builds without them unless told
+# (--enable-optimizations --with-lto), and headwater then runs 15-25% slower
 # (bench/README.md). Another one: `make clean`, then `make PYTHON=/path/to/python3.11 ...`.
-PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11) python3.11)
+SYSTEM_PYTHON := /usr/bin/python3.11
+PYTHON ?= $(shell $(SYSTEM_PYTHON) -c 'import ensurepip' 2>/dev/null && echo $(SYSTEM_PYTHON) || echo python3.11)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -32,7 +34,7 @@ help:
 	@echo "make schema - rewrite the SQLite schema snapshot after adding a migration"
 
 $(STAMP): pyproject.toml ui/package.json ui/package-lock.json
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(NPM) ci

@@ -239,6 +239,35 @@ def test_a_database_of_an_older_revision_is_upgraded_by_alembic(empty_db: Databa
         assert conn.execute(sa.select(pipelines.c.name)).scalars().all() == ["kept"]
 
 
+def _downgrade(db: Database, revision: str) -> None:
+    from alembic import command
+
+    from headwater.store.sqlite import sqlalchemy_connection
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.write() as conn:
+        config.attributes["connection"] = sqlalchemy_connection(conn)
+        command.downgrade(config, revision)
+
+
+def test_downgrading_the_head_migration_gives_back_the_previous_schema(database_url: str) -> None:
+    """The head migration's downgrade() restores exactly what the revision before built,
+    and upgrading again gives the head schema back."""
+    previous = str(int(HEAD_REVISION) - 1).zfill(4)
+    with _new_database(database_url) as built, _new_database(database_url) as undone:
+        upgrade(built, previous)
+        upgrade(undone)
+        head = _schema(undone)
+
+        _downgrade(undone, previous)
+
+        assert current_revision_of(undone) == previous
+        assert _schema(undone) == _schema(built)
+        upgrade(undone)
+        assert _schema(undone) == head
+
+
 def test_upgrading_to_0010_keeps_earlier_outputs_cached_from_the_artifact_store(
     empty_db: Database,
 ) -> None:

@@ -47,7 +47,8 @@ with use_registry(REGISTRY):
         x = inc(0)
         for _ in range(20):
             x = inc(x)
-        return fussy.map(upto(n)), x
+        # Two downstream of one node: a completion that names several nodes at once.
+        return fussy.map(upto(n)), inc(x), inc(x)
 
 
 @pytest.fixture

@@ -45,8 +45,11 @@ def _candidates(dialect: str, now_sql: str, by_queue: bool, by_run: bool) -> Any
     from headwater.store.tables import task_runs
 
     now: Any = sa.literal_column(now_sql)
+    # The state is a literal so that PostgreSQL's generic plan can use the partial
+    # indexes of ready task runs (a parameter cannot match their WHERE).
     ready = sa.select(task_runs.c.id).where(
-        task_runs.c.state == TaskRunState.READY.value, task_runs.c.available_at <= now
+        task_runs.c.state == sa.literal_column(f"'{TaskRunState.READY.value}'"),
+        task_runs.c.available_at <= now,
     )
     if by_queue:
         ready = ready.where(task_runs.c.queue.in_(sa.bindparam("b_queues", expanding=True)))

@@ -41,6 +41,7 @@ log = get_logger("headwater.store")
 _TXN = "headwater_txn"
 _CLOCK = Sql(f"SELECT {NOW['sqlite']}", f"SELECT {NOW['postgresql']}")
 _AFTER_COMMIT = "after_commit"
+CHECKPOINT_EVERY_SECONDS = 1.0  # SQLite: the least time between a worker's checkpoints
 
 
 class Database:
@@ -62,6 +63,7 @@ class Database:
                 ":memory:",
             )
         self._engine_lock = threading.Lock()
+        self._next_checkpoint = 0.0  # monotonic time before which checkpoint() does nothing
         # One shared connection serves an in-memory database, so transactions from
         # different threads must take turns on it.
         self._lock: Any = threading.RLock() if self.is_memory else nullcontext()
@@ -166,17 +168,25 @@ class Database:
 
     def checkpoint(self) -> None:
         """SQLite file: copy the pages committed to the WAL into the database file now, on
-        this thread, without waiting for or blocking any reader or writer (PASSIVE).
+        this thread, without waiting for any reader or writer (PASSIVE), at most once per
+        CHECKPOINT_EVERY_SECONDS.
 
-        A worker calls it before it waits, so the copying and its fsyncs happen while its
-        attempts run rather than in a committing transaction (SQLite checkpoints after a
-        commit once the WAL passes 1,000 pages) or on close at the end of `headwater run`.
-        Best effort: one that cannot run now is left to SQLite's own."""
-        if isinstance(self._own, ThreadConnections):
-            try:
-                self._own.driver().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error as exc:
-                log.debug("checkpoint skipped: %s", exc)
+        A worker calls it before its loop waits, so most of the copying and its fsyncs
+        happen while attempts run, rather than in the commit that takes the WAL past 1,000
+        pages (SQLite's own checkpoint) or when `headwater run` closes the database. The
+        next commit after a complete checkpoint starts the WAL over and fsyncs its header
+        (as after SQLite's own); the interval bounds that to one a second. Best effort:
+        one that cannot run now is left to SQLite's own."""
+        if not isinstance(self._own, ThreadConnections):
+            return
+        now = time.monotonic()
+        if now < self._next_checkpoint:
+            return
+        self._next_checkpoint = now + CHECKPOINT_EVERY_SECONDS
+        try:
+            self._own.driver().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except (sqlite3.Error, StoreUnavailable) as exc:
+            log.debug("checkpoint skipped: %s", exc)
 
     def dispose(self) -> None:
         if self._own is not None:

@@ -792,7 +792,9 @@ def running_labels(conn: Connection, run_id: str, limit: int) -> list[str]:
         sa.select(task_runs.c.node_id, task_runs.c.map_index)
         .where(
             task_runs.c.run_id == run_id,
-            task_runs.c.state == TaskRunState.RUNNING.value,
+            # A literal, not a parameter: PostgreSQL's generic plan for a parameter walked
+            # every task run in id order (the run's rows are found by the unique index).
+            task_runs.c.state == sa.literal_column(f"'{TaskRunState.RUNNING.value}'"),
             task_runs.c.is_map_parent == sa.false(),
         )
         .order_by(task_runs.c.id)

@@ -5,8 +5,9 @@ A task run changes state three or four times (pending, ready, running, succeeded
 each change moved its entry in the (run, state) index: 2-3 of the ~14 pages a chain step
 wrote on SQLite, and on PostgreSQL, where a change of state is never a HOT update, a new
 entry in every index of the table each time. The unique (run, node, map element)
-constraint's index already finds a run's rows. The cache key is set when a task run
-ends; until then the cache key's index held the row under NULL.
+constraint's index already finds a run's rows. A task run gets its cache key when its
+attempt first writes to its log or ends; until then the cache key's index held the row
+under NULL.
 
 Revision ID: 0012
 Revises: 0011
