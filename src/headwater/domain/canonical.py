@@ -280,7 +280,8 @@ def _encode(value: object, out: list[str], active: set[int]) -> None:
 
 def _encode_object(obj: dict[object, object], out: list[str], active: set[int]) -> None:
     """Members sorted by the UTF-16 code units of their keys, as JCS requires."""
-    entries: list[tuple[bytes, str, object]] = []
+    entries: list[tuple[str, str, object]] = []
+    ascii_keys = True
     for key, item in obj.items():
         if not isinstance(key, str):
             raise _PathError(
@@ -288,8 +289,10 @@ def _encode_object(obj: dict[object, object], out: list[str], active: set[int]) 
                 f"object key {key!r} has type {type(key).__qualname__}; JSON keys must be str",
             )
         quoted = _quote(key)  # rejects unpaired surrogates before they reach the codec
-        entries.append((key.encode("utf-16-be"), quoted, item))
-    entries.sort(key=_first)
+        ascii_keys = ascii_keys and key.isascii()
+        entries.append((key, quoted, item))
+    # ASCII strings sort as their UTF-16 code units do (and need no codec).
+    entries.sort(key=_first if ascii_keys else _utf16_first)
     marker = _enter(obj, active)
     try:
         out.append("{")
@@ -328,9 +331,15 @@ def _encode_array(
         active.discard(marker)
 
 
-def _first(entry: tuple[bytes, str, object]) -> bytes:
-    """Sort on the UTF-16BE key alone: keys are unique, and items may not be comparable."""
+def _first(entry: tuple[str, str, object]) -> str:
+    """Sort on the key alone: keys are unique, and items may not be comparable."""
     return entry[0]
+
+
+def _utf16_first(entry: tuple[str, str, object]) -> bytes:
+    """Sort on the key's UTF-16 code units (JCS), which order some characters above
+    U+FFFF before some below, unlike str comparison."""
+    return entry[0].encode("utf-16-be")
 
 
 def _enter(container: object, active: set[int]) -> int:
