@@ -11,6 +11,7 @@ import pickle
 import pkgutil
 import sys
 import typing
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,14 @@ class Callable_:
         pass
 
 
+def defaults_set_by_hand(a: int, b: int = 1) -> None:
+    pass
+
+
+defaults_set_by_hand.__defaults__ = (7, 8, 9)  # more than its parameters: inspect takes the last
+
 FUNCTIONS = [
+    defaults_set_by_hand,
     plain,
     undocumented,
     one_line,
@@ -107,6 +115,7 @@ def test_frozen_records_behave_as_frozen_dataclasses(tmp_path: Path) -> None:
     assert repr(settings).startswith(f"Settings(project_dir={tmp_path!r}, database_url=")
     with pytest.raises(AttributeError):
         settings.concurrency = 5  # type: ignore[misc]
+    assert weakref.ref(settings)() is settings
     ctx = TaskContext("r", "p", "n", -1, 1, tmp_path / "out", "/a")
     match ctx:
         case TaskContext(run_id, pipeline):

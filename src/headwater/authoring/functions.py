@@ -30,7 +30,11 @@ def parameters(fn: Callable[..., Any]) -> list[tuple[str, bool, Any]]:
     ``inspect.signature(fn)``: variadic for ``*args`` and ``**kwargs``, default ``...``
     where there is none."""
     code = getattr(fn, "__code__", None) if _plain(fn) else None
-    if code is None or code.co_flags & (_VARARGS | _VARKEYWORDS):
+    if (
+        code is None
+        or code.co_flags & (_VARARGS | _VARKEYWORDS)
+        or len(getattr(fn, "__defaults__", None) or ()) > code.co_argcount  # set by hand
+    ):
         import inspect
 
         variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)

@@ -32,7 +32,7 @@ class FrozenRecord:
     """The base of a frozen record (see the module docstring)."""
 
     __match_args__: tuple[str, ...] = ()
-    __slots__ = ()
+    __slots__ = ("__weakref__",)  # weak references work, as on a dataclass
 
     def _set(self, **values: Any) -> None:
         """Set the fields (in `__init__`, where assignment is otherwise refused)."""

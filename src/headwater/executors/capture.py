@@ -115,7 +115,7 @@ def install() -> None:
             if _logging_loaded():
                 _route()
             elif not any(isinstance(f, _RouteWhenLoaded) for f in sys.meta_path):
-                sys.meta_path.insert(0, _RouteWhenLoaded())
+                _set_meta_path([_RouteWhenLoaded(), *sys.meta_path])
 
 
 def uninstall() -> None:
@@ -128,7 +128,7 @@ def uninstall() -> None:
             if isinstance(sys.stderr, _StreamProxy):
                 sys.stderr = _saved[1]
             _saved = None
-            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RouteWhenLoaded)]
+            _set_meta_path([f for f in sys.meta_path if not isinstance(f, _RouteWhenLoaded)])
             if _routed:
                 sys.modules["logging"].getLogger().removeHandler(_HANDLER)
                 _routed = False
@@ -146,11 +146,18 @@ def route_logging() -> None:
 def when_logging_loaded(configure: Callable[[], object]) -> None:
     """Call `configure` now if logging is loaded, else when attempt logs start to receive
     its records (`install`, `route_logging`)."""
-    if _logging_loaded():
-        configure()
-    else:
-        with _install_lock:
+    with _install_lock:
+        if not (_routed or _logging_loaded()):
             _when_loaded.append(configure)
+            return
+    configure()
+
+
+def _set_meta_path(finders: list[Any]) -> None:
+    """Replace `sys.meta_path` rather than change it in place: a thread importing at that
+    moment goes on over the list it started with (a finder taken out of a list being
+    walked would make it skip the next one)."""
+    sys.meta_path = finders
 
 
 def _logging_loaded() -> bool:
@@ -196,7 +203,7 @@ class _ThenRoute:
         self._loader.exec_module(module)
         module.__loader__ = module.__spec__.loader = self._loader
         with _install_lock:
-            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RouteWhenLoaded)]
+            _set_meta_path([f for f in sys.meta_path if not isinstance(f, _RouteWhenLoaded)])
             if _installed:
                 _route()
 
