@@ -49,6 +49,7 @@ STARTUP_SECONDS = 60.0
 FAULT_PIPELINES = '''\
 """Slow tasks for the worker-fleet fault tests."""
 
+import os
 import time
 
 import headwater
@@ -104,15 +105,18 @@ def numbers(n: int) -> list:
 
 
 @task(retries=5, backoff=NO_WAIT)
-def append_line(item: int, log: str) -> int:
+def append_line(item: int, log: str, hold: str = "", hold_from: int = 0) -> int:
+    """Items from `hold_from` on wait while the file `hold` exists (if one is named)."""
+    while hold and item >= hold_from and os.path.exists(hold):
+        time.sleep(0.01)
     attempt = headwater.current_context().attempt
     note(log, f"done {item} {attempt}")
     return item
 
 
 @pipeline
-def many(log: str, n: int = 1000):
-    return append_line.map(numbers(n), log=log)
+def many(log: str, n: int = 1000, hold: str = "", hold_from: int = 0):
+    return append_line.map(numbers(n), log=log, hold=hold, hold_from=hold_from)
 '''
 
 

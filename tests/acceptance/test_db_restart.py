@@ -33,8 +33,10 @@ from headwater.worker import attempt as attempt_module
 
 from .fleet import Fleet, fleet, lines, need, wait_for
 
-# Enough that the run is still draining when the restart lands: batched workers do
-# ~1,000 a second here, so 1,000 were all done before PostgreSQL went down.
+# The run is still draining when the restart lands, however fast the workers are: task
+# runs from RESTART_AFTER_LINES on wait for a file the test removes once PostgreSQL is
+# back (they hold their attempts through the restart). Without it, 4,000 quick task runs
+# were all done before PostgreSQL went down (2,000-3,000 a second).
 ITEMS = 4000
 RESTART_AFTER_LINES = 300
 RESTART_SECONDS = 60.0
@@ -121,7 +123,11 @@ def test_workers_survive_a_postgresql_restart_without_losing_work(
     pool = [workers.start("-j", "4") for _ in range(2)]
     workers.wait_ready(*pool)
     effects = tmp_path / "effects.log"
-    run_id = workers.start_run("many", log=str(effects), n=ITEMS)
+    hold = tmp_path / "hold"
+    hold.write_text("")
+    run_id = workers.start_run(
+        "many", log=str(effects), n=ITEMS, hold=str(hold), hold_from=RESTART_AFTER_LINES
+    )
     wait_for(
         lambda: len(lines(effects)) >= RESTART_AFTER_LINES,
         DRAIN_SECONDS,
@@ -134,6 +140,7 @@ def test_workers_survive_a_postgresql_restart_without_losing_work(
     assert restarted.returncode == 0, f"{restart}: {restarted.stdout}{restarted.stderr}"
     wait_for(lambda: accepts_connections(database_url), RESTART_SECONDS, "pg_isready")
     assert len(lines(effects)) < ITEMS, "the run was over before the restart: nothing shown"
+    hold.unlink()
 
     view = workers.wait_run_over(run_id, DRAIN_SECONDS)
     assert view.run.state == RunState.SUCCEEDED, workers.describe(run_id)
