@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+
+import pytest
 
 from headwater import pipeline, task
 from headwater.authoring.registry import Registry, use_registry
@@ -12,6 +15,7 @@ from headwater.local import run_pipeline
 from headwater.services.context import Services
 from headwater.services.outputs import OutputReader
 from headwater.store import runs as run_store
+from headwater.worker import worker as worker_module
 
 CALLS: list[str] = []
 REGISTRY = Registry()
@@ -40,6 +44,15 @@ with use_registry(REGISTRY):
     @pipeline
     def listing(n: int = 4):
         return numbers(n)
+
+    @task
+    def pause(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    @pipeline
+    def pausing(seconds: float = 0.7):
+        return pause(seconds)
 
 
 def _run(svc: Services, settings: Settings, **kwargs: object):
@@ -112,3 +125,28 @@ def test_upstream_rows_read_without_their_output_still_give_it(
         (parent,) = run_store.node_task_runs(conn, result.run_id, ["square"], outputs=False)
         assert parent.output == run_store.OUTPUT_NOT_READ  # the elements' outputs, as a list
         assert reader.value(conn, "squares", parent) == [0, 1, 4]
+
+
+def test_a_run_returns_only_once_its_heartbeat_under_way_has_ended(
+    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller closes the database next: on SQLite, closing a connection while the
+    heartbeat thread runs a statement on it crashed the process (seen in CI)."""
+    beats: list[str] = []
+    real = worker_module.heartbeat
+
+    def slow_heartbeat(*args: object, **kwargs: object) -> object:
+        beats.append("started")
+        try:
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            time.sleep(0.4)  # still beating when the run ends (heartbeat every 0.5 s)
+            beats.append("ended")
+
+    monkeypatch.setattr(worker_module, "heartbeat", slow_heartbeat)
+
+    result = run_pipeline(services, settings, pausing, registry=REGISTRY)  # type: ignore[arg-type]
+
+    assert result.output == 0.7
+    assert beats.count("started") >= 1
+    assert beats.count("ended") == beats.count("started")

@@ -47,6 +47,7 @@ from headwater.worker.threads import AttemptThreads
 log = get_logger("headwater.worker")
 DEFAULT_GRACE_SECONDS = 30.0
 MAX_POLL_SECONDS = 1.0
+JOIN_SECONDS = 10.0  # the most a stopping worker waits for a heartbeat under way
 QUICK_SECONDS = 0.005  # attempts quicker than this are claimed and recorded in batches
 # An attempt this many times QUICK_SECONDS gives back the rest of its batch. Between the
 # two, the batch goes on (its deadline still holds) and the next is half as large: on a
@@ -121,7 +122,8 @@ class Worker:
         )
         self.svc.listeners.append(self._wake.set)
         capture.install()
-        threads = [threading.Thread(target=self._heartbeat_loop, daemon=True, name="hw-heartbeat")]
+        heartbeat = threading.Thread(target=self._heartbeat_loop, daemon=True, name="hw-heartbeat")
+        threads = [heartbeat]
         if self.svc.db.dialect == "postgresql":
             threads.append(threading.Thread(target=self._listen, daemon=True, name="hw-listen"))
         for thread in threads:
@@ -138,6 +140,10 @@ class Worker:
         finally:
             self._done.set()
             self._wake.set()
+            # A heartbeat under way finishes before the caller may close the database:
+            # closing a SQLite connection while another thread runs a statement on it
+            # crashes the process. (The listener has a connection of its own.)
+            heartbeat.join(JOIN_SECONDS)
             capture.uninstall()
             self.svc.listeners.remove(self._wake.set)
             self._retrying(
