@@ -200,3 +200,18 @@ def test_named_tuples_are_typings() -> None:
         class Wrong(FastNamedTuple):
             a: int = 1
             b: int
+
+
+def _type_error(cls: Any, *args: Any, **kwargs: Any) -> str:
+    with pytest.raises(TypeError) as raised:
+        cls(*args, **kwargs)
+    return str(raised.value).replace(cls.__name__, "Row")
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((), {}), ((1, "a", [], 4), {}), ((1,), {"nope": 2}), ((1,), {"id": 2})],
+)
+def test_named_tuples_refuse_arguments_as_typings_do(args: Any, kwargs: Any) -> None:
+    assert _type_error(FastRow, *args, **kwargs) == _type_error(TypingRow, *args, **kwargs)
+    assert FastRow(id=1, name="a", tags=["t"]) == TypingRow(id=1, name="a", tags=["t"])

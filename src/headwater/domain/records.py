@@ -19,12 +19,15 @@ another fraction of one.
 
 `NamedTuple` is `typing.NamedTuple` to mypy, and at run time makes the same classes
 (`collections.namedtuple` with the class's methods, docstring and defaults) without
-compiling each field's annotation, which typing does (~25 us a field).
+compiling each field's annotation, which typing does (~25 us a field), nor the source
+of each class's `__new__`, which `collections.namedtuple` does (see `_namedtuple`).
 """
 
 from __future__ import annotations
 
-import collections
+import sys
+from collections import _tuplegetter  # type: ignore[attr-defined]
+from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 
@@ -77,8 +80,7 @@ class _NamedTupleMeta(type):
         defaults = [ns[field] for field in annotations if field in ns]
         if any(field not in ns for field in list(annotations)[len(annotations) - len(defaults) :]):
             raise TypeError(f"{name}: a field without a default follows one with a default")
-        make: Any = collections.namedtuple  # mypy: typed as typing.NamedTuple where used
-        made = make(name, list(annotations), defaults=defaults, module=ns["__module__"])
+        made = _namedtuple(name, tuple(annotations), defaults, ns["__module__"])
         made.__annotations__ = made.__new__.__annotations__ = dict(annotations)
         for key, value in ns.items():
             if key in _PROHIBITED:
@@ -102,6 +104,91 @@ _PROHIBITED = frozenset(
         "_source",
     }
 )
+
+# `__new__` of a named tuple of n fields, compiled once per n; each class's is this code
+# with its field names (see `_namedtuple`).
+_NEW_CODES: dict[int, CodeType] = {}
+
+
+def _new_code(fields: tuple[str, ...]) -> CodeType:
+    code = _NEW_CODES.get(len(fields))
+    if code is None:
+        args = ", ".join(f"_{i}" for i in range(len(fields))) + ("," if len(fields) == 1 else "")
+        lambda_ = compile(f"lambda _cls, {args}: _tuple_new(_cls, ({args}))", "<string>", "eval")
+        code = _NEW_CODES[len(fields)] = next(
+            c for c in lambda_.co_consts if isinstance(c, CodeType)
+        )
+    return code.replace(co_varnames=("_cls", *fields))
+
+
+def _namedtuple(name: str, fields: tuple[str, ...], defaults: list[Any], module: str) -> Any:
+    """`collections.namedtuple(name, fields, defaults=defaults, module=module)` (Python
+    3.11's, the same class to the last attribute) less the compiling of the source of its
+    `__new__` (~20 us a class, ~25 classes on the path of `headwater run`): the code of an
+    earlier one with as many fields is reused under this class's field names."""
+    for field in fields:
+        if field.startswith("_"):
+            raise ValueError(f"Field names cannot start with an underscore: {field!r}")
+    name = sys.intern(name)
+    fields = tuple(map(sys.intern, fields))
+    num_fields = len(fields)
+    arg_list = ", ".join(fields) + ("," if num_fields == 1 else "")
+    repr_fmt = "(" + ", ".join(f"{field}=%r" for field in fields) + ")"
+    tuple_new = tuple.__new__
+    namespace = {"_tuple_new": tuple_new, "__builtins__": {}, "__name__": f"namedtuple_{name}"}
+    __new__ = FunctionType(_new_code(fields), namespace, "__new__")
+    __new__.__doc__ = f"Create new instance of {name}({arg_list})"
+    __new__.__defaults__ = tuple(defaults)
+
+    def _make(cls: type, iterable: Any) -> Any:
+        result: tuple[Any, ...] = tuple_new(cls, iterable)
+        if len(result) != num_fields:
+            raise TypeError(f"Expected {num_fields} arguments, got {len(result)}")
+        return result
+
+    _make.__doc__ = f"Make a new {name} object from a sequence or iterable"
+
+    def _replace(self: Any, /, **kwds: Any) -> Any:
+        result = self._make(map(kwds.pop, fields, self))
+        if kwds:
+            raise ValueError(f"Got unexpected field names: {list(kwds)!r}")
+        return result
+
+    _replace.__doc__ = f"Return a new {name} object replacing specified fields with new values"
+
+    def __repr__(self: tuple[Any, ...]) -> str:
+        "Return a nicely formatted representation string"
+        return self.__class__.__name__ + repr_fmt % self
+
+    def _asdict(self: Any) -> dict[str, Any]:
+        "Return a new dict which maps field names to their values."
+        return dict(zip(self._fields, self, strict=False))
+
+    def __getnewargs__(self: Any) -> tuple[Any, ...]:
+        "Return self as a plain tuple.  Used by copy and pickle."
+        return tuple(self)
+
+    for method in (__new__, _make, _replace, __repr__, _asdict, __getnewargs__):
+        method.__qualname__ = f"{name}.{method.__name__}"
+    class_namespace: dict[str, Any] = {
+        "__doc__": f"{name}({arg_list})",
+        "__slots__": (),
+        "_fields": fields,
+        "_field_defaults": dict(zip(fields[num_fields - len(defaults) :], defaults, strict=True)),
+        "__new__": __new__,
+        "_make": classmethod(_make),
+        "_replace": _replace,
+        "__repr__": __repr__,
+        "_asdict": _asdict,
+        "__getnewargs__": __getnewargs__,
+        "__match_args__": fields,
+    }
+    for index, field in enumerate(fields):
+        class_namespace[field] = _tuplegetter(index, sys.intern(f"Alias for field number {index}"))
+    made = type(name, (tuple,), class_namespace)
+    made.__module__ = module
+    return made
+
 
 if TYPE_CHECKING:
     from typing import NamedTuple as NamedTuple
