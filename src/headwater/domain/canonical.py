@@ -68,8 +68,8 @@ del _code
 # Types whose json.dumps spelling is always the JCS spelling (exact types, not subclasses).
 _PLAIN_SCALARS: frozenset[type] = frozenset({str, int, bool, type(None)})
 
-_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Compiled on first use (re caches it): only the careful encoder escapes by hand.
+_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 
 
 class _PathError(Exception):
@@ -229,8 +229,18 @@ def _dumps(value: object) -> str | None:
         )
     except ValueError:
         return None
-    if text.isascii() or _SURROGATE.search(text) is None:
+    if text.isascii() or _surrogate_at(text) is None:
         return text
+    return None
+
+
+def _surrogate_at(text: str) -> int | None:
+    """Where `text` has its first unpaired surrogate (the only code points UTF-8 cannot
+    encode), or None; without a regular expression to compile at import."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return error.start
     return None
 
 
@@ -360,14 +370,14 @@ def _key_segment(quoted: str) -> str:
 def _quote(text: str) -> str:
     """A JSON string literal with only the escapes JCS allows; other characters verbatim."""
     if not text.isascii():
-        found = _SURROGATE.search(text)
+        found = _surrogate_at(text)
         if found is not None:
             raise _PathError(
                 ValueError,
-                f"string contains the unpaired surrogate U+{ord(found.group()):04X} at index "
-                f"{found.start()}, which is not valid Unicode and cannot be encoded as UTF-8",
+                f"string contains the unpaired surrogate U+{ord(text[found]):04X} at index "
+                f"{found}, which is not valid Unicode and cannot be encoded as UTF-8",
             )
-    return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
+    return '"' + re.sub(_NEEDS_ESCAPE, _escape, text) + '"'
 
 
 def _escape(match: re.Match[str]) -> str:

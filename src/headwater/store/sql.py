@@ -26,7 +26,7 @@ from headwater.errors import Contended, StoreUnavailable
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-_PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+_PARAM = r"(?<![:\w]):([a-z_][a-z0-9_]*)"  # compiled on first use: PostgreSQL's only
 CONTENDED_SQLSTATES = ("40P01", "40001")
 
 
@@ -45,7 +45,7 @@ class Sql:
         # Made on first use: a run on SQLite would otherwise rewrite every statement of
         # the store's modules at import (~20 us each).
         if self._postgresql is None:
-            self._postgresql = _PARAM.sub(r"%(\1)s", self._source.replace("%", "%%"))
+            self._postgresql = re.sub(_PARAM, r"%(\1)s", self._source.replace("%", "%%"))
         return self._postgresql
 
     def text(self, dialect: str) -> str:
