@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from headwater.authoring import functions
-from headwater.authoring.project import _walk_packages
+from headwater.authoring import RECIPE_SUFFIXES, functions
+from headwater.authoring.project import _recipe_files, _walk_packages
 from headwater.config import Settings
 from headwater.context import TaskContext
 from headwater.domain.canonical import sha256_of_bytes
@@ -159,6 +159,22 @@ def test_modules_are_walked_as_pkgutil_walks_them(tmp_path: Path) -> None:
         sys.path.remove(str(tmp_path))
         for name in [n for n in sys.modules if n.startswith("walked_pkg")]:
             del sys.modules[name]
+
+
+def test_recipe_files_are_the_ones_rglob_finds(tmp_path: Path) -> None:
+    for folder in ["sub", "sub/deep.yaml", ".hidden", "elsewhere"]:
+        (tmp_path / "pkg" / folder).mkdir(parents=True)
+    for name in ["a.yaml", ".yaml", "..yaml", "b.yml.txt", "c.JSON", "sub/d.json", ".hidden/e.yml"]:
+        (tmp_path / "pkg" / name).write_text("")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "f.yaml").write_text("")
+    (tmp_path / "pkg" / "linked").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "pkg" / "g.json").symlink_to(tmp_path / "elsewhere" / "f.yaml")
+    root = tmp_path / "pkg"
+    expected = [p for p in sorted(root.rglob("*")) if p.suffix in RECIPE_SUFFIXES]
+    assert _recipe_files(root) == expected
+    assert root / "g.json" in expected
+    assert root / "..yaml" in expected
 
 
 class TypingRow(typing.NamedTuple):

@@ -66,8 +66,8 @@ def load_project(settings: Settings) -> Project:
                 import traceback
 
                 project.errors.append(LoadError(module, traceback.format_exc()))
-        for path in sorted(package_dir.rglob("*")):
-            if path.suffix in RECIPE_SUFFIXES and path.is_file():
+        for path in _recipe_files(package_dir):
+            if path.is_file():
                 from headwater.authoring.recipes import load_recipe
 
                 try:
@@ -75,6 +75,18 @@ def load_project(settings: Settings) -> Project:
                 except DefinitionError as exc:
                     project.errors.append(LoadError(str(path), str(exc)))
     return project
+
+
+def _recipe_files(package_dir: Path) -> list[Path]:
+    """The recipe files under `package_dir`, sorted, as `sorted(package_dir.rglob("*"))`
+    filtered by suffix would give them (folders reached through a symbolic link are not
+    entered) without the pattern pathlib compiles for "*" and its selectors."""
+    found = []
+    for folder, folders, files in os.walk(package_dir):
+        for name in (*folders, *files):
+            if name.endswith(RECIPE_SUFFIXES) and (path := Path(folder, name)).suffix:
+                found.append(path)
+    return sorted(found)
 
 
 def _module_names(package: str, package_dir: Path) -> list[str]:
