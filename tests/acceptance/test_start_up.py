@@ -58,6 +58,7 @@ NOT_IMPORTED = [
     "yaml",  # no recipe files
     "headwater.api",
     "headwater.authoring.recipes",
+    "headwater.domain.durations",  # only for --start-in
     "headwater.domain.triggers",
     "headwater.scheduler",
     "headwater.store.backfills",  # only when a run of a backfill ends

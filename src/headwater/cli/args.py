@@ -64,14 +64,20 @@ def parse_time(text: str, option: str) -> float:
     return parse_local_time(text, "UTC", option)
 
 
+def _parse_duration(text: str, option: str) -> float:
+    # Imported here: a run without --start-in does not load the module (nor its patterns).
+    from headwater.domain.durations import parse_duration
+
+    return parse_duration(text, option)
+
+
 def parse_start_controls(
     start_at: str | None, start_in: str | None, expires_at: str | None
 ) -> StartControls:
-    from headwater.domain.durations import parse_duration
     from headwater.services.runs import StartControls
 
     return StartControls(
         start_at=parse_time(start_at, "--start-at") if start_at else None,
-        start_in=parse_duration(start_in, "--start-in") if start_in else None,
+        start_in=_parse_duration(start_in, "--start-in") if start_in else None,
         expires_at=parse_time(expires_at, "--expires-at") if expires_at else None,
     )
