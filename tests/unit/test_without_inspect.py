@@ -104,6 +104,54 @@ def test_functions_answer_as_inspect(fn: Any) -> None:
         assert functions.source_file(fn) == inspect.getsourcefile(fn)
 
 
+def simple_hints(
+    a: int,
+    b: str | None,
+    c: list[int],
+    d: dict[str, list[int]],
+    e: dict[str, None],
+    f: None | int,  # noqa: RUF036 - typing keeps the order
+    j: Path | list[Path],
+    k: dict[str, int | None],
+    m: set[Callable_],
+    n: type[Callable_] | None = None,
+) -> None:
+    pass
+
+
+def other_hints(g: tuple[int, ...], h: Any, i: typing.Generic) -> list[int]:  # type: ignore[valid-type]
+    return []
+
+
+def unknown_name(a: Nonexistent) -> int:  # type: ignore[name-defined]  # noqa: F821
+    return 0
+
+
+@pytest.mark.parametrize(
+    "fn", [*FUNCTIONS, simple_hints, other_hints, unknown_name, lambda a, b=1: a, lambda: None]
+)
+def test_type_hints_are_typings(fn: Any) -> None:
+    try:
+        expected: Any = typing.get_type_hints(fn, include_extras=True)
+    except Exception as error:  # noqa: BLE001 - the same error, then
+        with pytest.raises(type(error)):
+            functions.type_hints(fn)
+        return
+    found = functions.type_hints(fn)
+    assert found == expected
+    assert [type(v) for v in found.values()] == [type(v) for v in expected.values()]
+    if fn is simple_hints:
+        assert functions._simple_hints(fn) == expected  # not typing's answer, but the same
+
+
+def test_type_hints_look_names_up_as_evaluating_them_does() -> None:
+    namespace: dict[str, Any] = {"list": tuple}
+    exec("def f(a: 'list[int]', b: 'int | None') -> 'None': pass", namespace)
+    found = functions.type_hints(namespace["f"])
+    assert found == typing.get_type_hints(namespace["f"], include_extras=True)
+    assert found["a"] == tuple[int]
+
+
 def test_frozen_records_behave_as_frozen_dataclasses(tmp_path: Path) -> None:
     settings = Settings(project_dir=tmp_path, concurrency=2)
     assert settings == Settings(tmp_path, concurrency=2)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(fn, include_extras=True)
+        return functions.type_hints(fn)
     except Exception:  # noqa: BLE001 - unresolvable forward references: fall back to Any
         return {}
 
