@@ -33,10 +33,13 @@ help:
 	@echo "make bench  - benchmarks (a table of medians)"
 	@echo "make schema - rewrite the SQLite schema snapshot after adding a migration"
 
+# venv brings setuptools, whose .pth file imports _distutils_hack in every process (~0.5 ms
+# of each `headwater run`): uninstalled, as nothing here uses it (pip builds in isolation).
 $(STAMP): pyproject.toml ui/package.json ui/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip uninstall --quiet --yes setuptools
 	$(NPM) ci
 	$(NPM) run build
 	@touch $(STAMP)
