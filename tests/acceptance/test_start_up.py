@@ -59,6 +59,7 @@ NOT_IMPORTED = [
     "headwater.api",
     "headwater.authoring.recipes",
     "headwater.domain.durations",  # only for --start-in
+    "headwater.executors.subprocesses",  # only command and process tasks start a child
     "headwater.domain.triggers",
     "headwater.scheduler",
     "headwater.store.backfills",  # only when a run of a backfill ends

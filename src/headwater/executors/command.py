@@ -12,7 +12,6 @@ from typing import Any
 
 from headwater.authoring.commands import OUTPUT_MARKER, command_env
 from headwater.executors.base import AttemptContext, Execution, Executor, Outcome
-from headwater.executors.subprocesses import ChildProcess
 
 
 class _CommandExecution(Execution):
@@ -21,6 +20,9 @@ class _CommandExecution(Execution):
         self._output: list[Any] = []
         self._bad_output: list[str] = []
         ctx.output_dir.mkdir(parents=True, exist_ok=True)  # a shell script expects it
+        # Imported here, as in executors.process: a run of inline tasks never starts a child.
+        from headwater.executors.subprocesses import ChildProcess
+
         self._child = ChildProcess(
             ["/bin/sh", "-c", ctx.task.command],
             env=command_env(ctx.task, ctx.arguments, ctx.output_dir),

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 from headwater.executors.base import AttemptContext, Execution, Executor, Outcome
-from headwater.executors.subprocesses import ChildProcess
 
 
 class _ChildExecution(Execution):
@@ -45,6 +44,9 @@ class _ChildExecution(Execution):
                 "HW_ARTIFACT_ROOT": ctx.artifact_root,
             }
         )
+        # Imported here, as in executors.command: a run of inline tasks never starts a child.
+        from headwater.executors.subprocesses import ChildProcess
+
         self._child = ChildProcess(
             [sys.executable, "-m", "headwater.executors.child", ctx.task.callable],
             env=env,
