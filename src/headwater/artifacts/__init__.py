@@ -15,11 +15,14 @@ May import: ``headwater.domain``, ``headwater.errors`` (and fsspec, lazily).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from headwater.artifacts.base import ArtifactInfo, ArtifactStore
 from headwater.artifacts.local import LocalArtifactStore
-from headwater.artifacts.remote import FsspecArtifactStore
+
+if TYPE_CHECKING:
+    from headwater.artifacts.remote import FsspecArtifactStore
 
 __all__ = [
     "ArtifactInfo",
@@ -36,9 +39,21 @@ def open_artifact_store(url: str) -> ArtifactStore:
         return LocalArtifactStore(url)
     parts = urlsplit(url)
     if parts.scheme != "file":
+        from headwater.artifacts.remote import FsspecArtifactStore
+
         return FsspecArtifactStore(url)
     if parts.netloc not in ("", "localhost"):
         raise ValueError(f"file URL {url!r} names a host; use file:///absolute/path")
     from urllib.request import url2pathname  # it loads http.client and email: not for paths
 
     return LocalArtifactStore(url2pathname(parts.path))
+
+
+def __getattr__(name: str) -> Any:
+    # FsspecArtifactStore's module is imported on first use: a run whose artifacts are in a
+    # local folder never needs it.
+    if name == "FsspecArtifactStore":
+        from headwater.artifacts.remote import FsspecArtifactStore
+
+        return FsspecArtifactStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
