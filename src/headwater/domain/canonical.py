@@ -16,6 +16,7 @@ just as they would in ECMAScript.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -67,9 +68,6 @@ del _code
 
 # Types whose json.dumps spelling is always the JCS spelling (exact types, not subclasses).
 _PLAIN_SCALARS: frozenset[type] = frozenset({str, int, bool, type(None)})
-
-# Compiled on first use (re caches it): only the careful encoder escapes by hand.
-_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 
 
 class _PathError(Exception):
@@ -377,7 +375,13 @@ def _quote(text: str) -> str:
                 f"string contains the unpaired surrogate U+{ord(text[found]):04X} at index "
                 f"{found}, which is not valid Unicode and cannot be encoded as UTF-8",
             )
-    return '"' + re.sub(_NEEDS_ESCAPE, _escape, text) + '"'
+    return '"' + _needs_escape().sub(_escape, text) + '"'
+
+
+@functools.cache
+def _needs_escape() -> re.Pattern[str]:
+    # Compiled on first use: only the careful encoder escapes by hand.
+    return re.compile(r'[\x00-\x1f"\\]')
 
 
 def _escape(match: re.Match[str]) -> str:
