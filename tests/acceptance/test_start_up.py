@@ -61,6 +61,7 @@ NOT_IMPORTED = [
     "headwater.domain.durations",  # only for --start-in
     "headwater.executors.subprocesses",  # only command and process tasks start a child
     "headwater.artifacts.remote",  # only for artifact stores that are not local folders
+    "headwater.domain.backoff",  # only when an attempt is retried
     "headwater.domain.triggers",
     "headwater.scheduler",
     "headwater.store.backfills",  # only when a run of a backfill ends

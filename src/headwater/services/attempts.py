@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from headwater.domain.backoff import retry_delay_seconds
 from headwater.domain.records import NamedTuple
 from headwater.domain.states import AttemptState, TaskRunState
 from headwater.errors import StaleLease
@@ -264,6 +263,9 @@ def _fail_task_run(
     if failure.cache_key:
         extra["cache_key"] = failure.cache_key
     if failure.retryable and claim.number < claim.max_attempts:
+        # Imported here: most runs retry nothing.
+        from headwater.domain.backoff import retry_delay_seconds
+
         plan, _ = _plan_and_run(svc, conn, claim.run_id)
         delay = retry_delay_seconds(plan.spec.tasks[claim.task].backoff, claim.number)
         run_store.transition_task_run(
