@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from headwater.authoring.commands import command
 from headwater.authoring.pipelines import pipeline
 from headwater.authoring.tasks import task
 from headwater.errors import (
@@ -31,6 +30,7 @@ from headwater.errors import (
 )
 
 if TYPE_CHECKING:
+    from headwater.authoring.commands import command
     from headwater.authoring.schedules import schedule
     from headwater.authoring.triggers import file_sensor, hook, notification, sensor
     from headwater.context import TaskContext
@@ -38,8 +38,10 @@ if TYPE_CHECKING:
     from headwater.local import RunResult
 
 # Imported on first use, so `headwater run` of a project without schedules or sensors
-# does not load croniter and the trigger models (see `__getattr__`).
+# does not load croniter and the trigger models, nor without command tasks their module
+# (see `__getattr__`).
 _LAZY = {
+    "command": "headwater.authoring.commands",
     "schedule": "headwater.authoring.schedules",
     "file_sensor": "headwater.authoring.triggers",
     "hook": "headwater.authoring.triggers",

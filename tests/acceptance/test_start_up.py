@@ -57,6 +57,7 @@ NOT_IMPORTED = [
     "uvicorn",
     "yaml",  # no recipe files
     "headwater.api",
+    "headwater.authoring.commands",  # only for command tasks (`headwater.command`)
     "headwater.authoring.recipes",
     "headwater.domain.durations",  # only for --start-in
     "headwater.executors.subprocesses",  # only command and process tasks start a child

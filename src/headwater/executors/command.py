@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from headwater.authoring.commands import OUTPUT_MARKER, command_env
 from headwater.executors.base import AttemptContext, Execution, Executor, Outcome
 
 
@@ -20,9 +19,12 @@ class _CommandExecution(Execution):
         self._output: list[Any] = []
         self._bad_output: list[str] = []
         ctx.output_dir.mkdir(parents=True, exist_ok=True)  # a shell script expects it
-        # Imported here, as in executors.process: a run of inline tasks never starts a child.
+        # Imported here, as in executors.process: a run of inline tasks never starts a child
+        # (and a project without command tasks never loads authoring.commands).
+        from headwater.authoring.commands import OUTPUT_MARKER, command_env
         from headwater.executors.subprocesses import ChildProcess
 
+        self._marker = OUTPUT_MARKER
         self._child = ChildProcess(
             ["/bin/sh", "-c", ctx.task.command],
             env=command_env(ctx.task, ctx.arguments, ctx.output_dir),
@@ -32,8 +34,8 @@ class _CommandExecution(Execution):
         )
 
     def _parse(self, line: bytes) -> None:
-        if line.startswith(OUTPUT_MARKER.encode()):
-            text = line[len(OUTPUT_MARKER) :].decode("utf-8", "replace").strip()
+        if line.startswith(self._marker.encode()):
+            text = line[len(self._marker) :].decode("utf-8", "replace").strip()
             try:
                 self._output.append(json.loads(text))
             except json.JSONDecodeError as exc:
@@ -53,7 +55,7 @@ class _CommandExecution(Execution):
             return Outcome(
                 "failed",
                 error_type="InvalidOutput",
-                message=f"{OUTPUT_MARKER} line is not JSON: {self._bad_output[-1]}",
+                message=f"{self._marker} line is not JSON: {self._bad_output[-1]}",
             )
         return Outcome("succeeded", output=self._output[-1] if self._output else None)
 
