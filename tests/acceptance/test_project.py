@@ -14,7 +14,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from .conftest import clean_env, count_rows, explain, hw, run_id_of, sqlite_db, summary_states
+from .conftest import (
+    clean_env,
+    count_rows,
+    explain,
+    hw,
+    one_task_project,
+    run_id_of,
+    sqlite_db,
+    summary_states,
+)
 
 EXAMPLE_PIPELINES = ("orders_etl", "orders_report", "word_count")
 
@@ -137,6 +146,21 @@ def test_run_of_an_unknown_pipeline_exits_2_naming_it(examples: Path) -> None:
     assert "no_such_pipeline" in ran.stderr, explain(ran)
     assert "Traceback" not in ran.stderr
     assert count_rows(examples, "runs") == 0
+
+
+def test_a_mistake_in_a_new_project_leaves_no_database_behind(tmp_path: Path) -> None:
+    """`headwater run` builds a new project's database while it loads, and names it only
+    once the pipeline is found."""
+    project = one_task_project(tmp_path)
+    ran = hw("run", "no_such_pipeline", cwd=project)
+    assert ran.returncode == 2, explain(ran)
+    assert not (project / ".headwater").exists()
+
+    ran = hw("run", "just_one", cwd=project)
+    assert ran.returncode == 0, explain(ran)
+    names = {p.name for p in (project / ".headwater").iterdir()}
+    assert "headwater.db" in names
+    assert not [name for name in names if name.endswith(".new")]  # no build left over
 
 
 def test_a_param_without_equals_sign_exits_2(examples: Path) -> None:

@@ -30,9 +30,9 @@ from headwater.store.sqlite import (
     ThreadConnections,
     sqlite_file_engine,
     sqlite_memory_engine,
-    sqlite_path,
     without_ended_threads,
 )
+from headwater.store.sqlite_file import sqlite_path
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -50,7 +50,7 @@ class Database:
     def __init__(self, engine: Engine | None = None, *, sqlite_file: str | None = None) -> None:
         """`engine`, or for a SQLite file its path (the engine is then made on first use)."""
         self._engine = engine
-        self._sqlite_file = sqlite_file
+        self.sqlite_file = sqlite_file  # its path, for a SQLite file
         if engine is None:
             if sqlite_file is None:
                 raise ValueError("an engine or a SQLite file")
@@ -91,9 +91,9 @@ class Database:
         return self._engine
 
     def _make_sqlite_engine(self) -> Engine:
-        assert self._sqlite_file is not None
+        assert self.sqlite_file is not None
         assert isinstance(self._own, ThreadConnections)
-        engine = sqlite_file_engine(self._sqlite_file, self._own)
+        engine = sqlite_file_engine(self.sqlite_file, self._own)
         _convert_driver_errors(engine)
         # SQLAlchemy's first connection of an engine reads the dialect's settings and then
         # rolls back: on a connection of its own, never one a thread has lent it inside a

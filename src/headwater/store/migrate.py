@@ -11,6 +11,7 @@ Alembic's head, and the snapshot and the metadata equal to the migrations.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,10 @@ def ensure_schema(db: Database) -> None:
     with the head revision. Alembic runs only to upgrade a database made by an older
     version.
     """
+    if db.sqlite_file is not None and not os.path.exists(db.sqlite_file):
+        from headwater.store.sqlite_file import create
+
+        create(db.sqlite_file)  # built whole under another name, then named
     if not db.is_memory:
         with db.read() as conn:
             if current_revision(conn) == HEAD_REVISION:

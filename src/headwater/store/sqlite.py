@@ -264,19 +264,6 @@ def without_ended_threads(
     return live, ended
 
 
-def sqlite_path(url: str) -> str | None:
-    """The file of a ``sqlite:///path`` URL; None for an in-memory database. Read the way
-    SQLAlchemy reads it (``sqlite:////abs``, ``sqlite:///rel``), without importing it."""
-    if url in ("sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite://:memory:"):
-        return None
-    if not url.startswith("sqlite:///") or "?" in url or "%" in url:
-        import sqlalchemy as sa
-
-        database = sa.engine.make_url(url).database
-        return None if database in (None, "", ":memory:") else database
-    return url[len("sqlite:///") :]
-
-
 def sqlite_memory_engine() -> Engine:
     import sqlalchemy as sa
     from sqlalchemy.pool import StaticPool
