@@ -145,6 +145,15 @@ def test_concurrent_callers_each_get_their_own_run_or_error(svc: Services) -> No
     assert len(set(good)) == len(good) == 24 - 3
 
 
+def test_a_lone_caller_writes_its_run_itself_and_starts_no_thread(svc: Services) -> None:
+    """`headwater run`: no writer thread (nor its connection) for one run."""
+    before = set(threading.enumerate())
+    run_id = start_run(svc, "numbers", {"n": 1})
+    assert get_run_view(svc, run_id).run.args == {"n": 1}
+    started = [t.name for t in set(threading.enumerate()) - before]
+    assert "hw-run-writer" not in started
+
+
 def test_concurrent_callers_with_one_key_get_one_run(svc: Services) -> None:
     results = _in_threads(12, lambda i: start_run(svc, "numbers", {"n": 1}, idempotency_key="k"))
     assert len(set(results)) == 1

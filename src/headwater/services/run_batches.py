@@ -6,7 +6,9 @@ time (SQLite entirely; PostgreSQL on the shared rows): concurrent triggers used 
 for the lock, each paying for its own transaction. Here callers hand their requests to
 the process's run writer; while it commits one batch, the next one gathers.
 
-Every caller still gets its own answer: its run id, or its own error. A request that
+A synchronous caller that finds no writer thread yet (a `headwater run`) writes its own
+run in its thread, through the same code. Every caller still gets its own answer: its
+run id, or its own error. A request that
 is invalid, names no pipeline, or reuses an idempotency key with another request fails
 alone, before anything of it is written. A database error fails the batch it hit: each
 of its callers gets it (StoreUnavailable: a 503 from the API), and the writer carries
@@ -127,6 +129,7 @@ class RunWriter:
         self._cond = threading.Condition()
         self._queue: list[_Waiting] = []
         self._thread: threading.Thread | None = None
+        self._writing_here = False  # a caller is writing its own run (start)
         self._stopped = False
         self._pid = os.getpid()
 
@@ -151,9 +154,25 @@ class RunWriter:
             self._cond.notify()
 
     def start(self, request: dict[str, Any], idempotency_key: str | None = None) -> str:
-        """Create a run (or find the one its idempotency key started); its id."""
+        """Create a run (or find the one its idempotency key started); its id.
+
+        A caller that finds the writer thread not yet needed writes its run itself, in
+        its own thread, the same way: a lone `headwater run` starts no thread (and opens
+        no connection) for it. Callers that come meanwhile start the thread."""
         answer = _Answer()
-        self._submit(_Waiting(request, idempotency_key, answer))
+        waiting = _Waiting(request, idempotency_key, answer)
+        with self._cond:
+            alone = self._thread is None and not self._writing_here and not self._stopped
+            alone = alone and self._pid == os.getpid()  # (a forked child: _submit resets)
+            self._writing_here = self._writing_here or alone
+        if alone:
+            try:
+                self._write([waiting])
+            finally:
+                with self._cond:
+                    self._writing_here = False
+        else:
+            self._submit(waiting)
         return answer.result()
 
     async def start_async(self, request: dict[str, Any], idempotency_key: str | None = None) -> str:
