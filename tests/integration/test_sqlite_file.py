@@ -1,5 +1,6 @@
-"""A new SQLite database is built under a temporary name and then named: whole or not at
-all, in WAL mode, with the schema the migrations make, and nothing left beside it."""
+"""A new SQLite database is the snapshot's image, written under a temporary name and then
+named: whole or not at all, in WAL mode, with the schema the migrations make (see also
+test_migrations), and nothing left beside it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from headwater.store import migrate, sqlite_file
+from headwater.store import migrate, sqlite_file, sqlite_schema
 from headwater.store.engine import open_database
 from headwater.store.migrate import HEAD_REVISION, ensure_schema
 
@@ -36,6 +37,10 @@ def test_a_new_database_is_whole_in_wal_mode_with_nothing_left_beside_it(tmp_pat
     db = open_database(f"sqlite:///{path}")
     try:
         ensure_schema(db)
+        with db.write() as conn:  # and it takes writes
+            conn.exec_driver_sql(
+                "INSERT INTO limits (key, max_running, updated_at) VALUES ('k', 1, 0)"
+            )
     finally:
         db.dispose()
 
@@ -44,31 +49,21 @@ def test_a_new_database_is_whole_in_wal_mode_with_nothing_left_beside_it(tmp_pat
     assert os.listdir(path.parent) == ["headwater.db"]
 
 
-def test_built_in_a_thread_it_is_the_schema_made_in_place(tmp_path: Path) -> None:
-    """What `headwater run` builds beside its imports is what ensure_schema makes."""
-    built = tmp_path / "built.db"
-    new = sqlite_file.building(f"sqlite:///{built}")
-    assert new.install() is True
-    in_place = open_database(f"sqlite:///{tmp_path / 'in_place.db'}")
-    try:
-        with in_place.write() as conn:
-            assert migrate._create_new(conn)
-    finally:
-        in_place.dispose()
+def test_the_image_holds_what_the_statements_make(tmp_path: Path) -> None:
+    """`make schema` writes both; the image must not fall behind the statements."""
+    assert sqlite_file.create(str(tmp_path / "image.db")) is True
+    with closing(sqlite3.connect(tmp_path / "statements.db")) as conn:
+        for statement in sqlite_schema.STATEMENTS:
+            conn.execute(statement)
+        conn.commit()
 
-    assert _master(built) == _master(tmp_path / "in_place.db")
-    assert _revision(built) == HEAD_REVISION
-    assert sorted(os.listdir(tmp_path)) == ["built.db", "in_place.db"]
+    assert _master(tmp_path / "image.db") == _master(tmp_path / "statements.db")
+    assert _revision(tmp_path / "image.db") == HEAD_REVISION
+    with closing(sqlite3.connect(tmp_path / "image.db")) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
-def test_an_abandoned_build_leaves_no_file_and_no_folder(tmp_path: Path) -> None:
-    folder = tmp_path / ".headwater"
-    new = sqlite_file.building(f"sqlite:///{folder / 'headwater.db'}")
-    new.abandon()
-    assert not folder.exists()
-
-
-def test_an_existing_database_is_never_replaced(tmp_path: Path) -> None:
+def test_an_existing_file_is_never_replaced(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("CREATE TABLE mine (x)")
@@ -76,10 +71,7 @@ def test_an_existing_database_is_never_replaced(tmp_path: Path) -> None:
         conn.commit()
     before = path.read_bytes()
 
-    assert sqlite_file.building(f"sqlite:///{path}").install() is False  # nothing built
-    new = sqlite_file.NewDatabase(str(path))  # built, but the name is taken: not linked
-    new.build()
-    assert new.install() is False
+    assert sqlite_file.create(str(path)) is False
 
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["h.db"]
@@ -87,19 +79,20 @@ def test_an_existing_database_is_never_replaced(tmp_path: Path) -> None:
 
 def test_concurrent_creators_end_with_one_database(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
-    builders = [sqlite_file.NewDatabase(str(path)) for _ in range(4)]
-    for i, new in enumerate(builders):  # one process's pid: tell their files apart
-        new._temporary = f"{path}.{i}.new"
-    for new in builders:
-        new.build()
-    results: list[bool] = []
-    threads = [threading.Thread(target=lambda n=n: results.append(n.install())) for n in builders]
+    gate = threading.Barrier(4)
+    made: list[bool] = []
+
+    def create() -> None:
+        gate.wait()
+        made.append(sqlite_file.create(str(path)))
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
-    assert sorted(results) == [False, False, False, True]
+    assert sorted(made) == [False, False, False, True]
     assert _revision(path) == HEAD_REVISION
     assert os.listdir(tmp_path) == ["h.db"]
 
@@ -108,6 +101,5 @@ def test_a_stale_snapshot_leaves_the_database_to_alembic(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(migrate, "HEAD_REVISION", "9999")
-    new = sqlite_file.building(f"sqlite:///{tmp_path / 'h.db'}")
-    assert new.install() is False
+    assert sqlite_file.create(str(tmp_path / "h.db")) is False
     assert os.listdir(tmp_path) == []

@@ -17,7 +17,6 @@ from typing import Any
 
 from headwater.cli.errors import EXIT_FAILED, handled
 from headwater.cli.shared import capture_task_logging, find_pipeline, open_project, read_settings
-from headwater.store.sqlite_file import building
 
 # Option spellings -> (parameter, kind): "flag" takes no value, "many" repeats into a
 # list, "int" / "path" / "text" take one value.
@@ -120,30 +119,22 @@ def run_here(
     project: Path | None,
 ) -> None:
     """Run a pipeline in this process; exit with EXIT_FAILED unless it succeeded."""
+    from headwater.cli.args import parse_params, parse_start_controls, parse_task_params
+    from headwater.cli.display import RunDisplay
+    from headwater.local import run_pipeline
+    from headwater.services.context import open_services
+
+    if not gc.isenabled():  # cli.main turned it off while headwater's modules loaded
+        gc.freeze()  # they live as long as the process: collections need not walk them
+        gc.enable()
     with handled():
         settings = read_settings(project, concurrency=concurrency)
-        # A new project's database is built while the modules below load; it is named
-        # once the pipeline is found, so a mistake leaves no database behind.
-        new_database = building(settings.database_url)
-        try:
-            from headwater.cli.args import parse_params, parse_start_controls, parse_task_params
-            from headwater.cli.display import RunDisplay
-            from headwater.local import run_pipeline
-            from headwater.services.context import open_services
-
-            if not gc.isenabled():  # cli.main turned it off while headwater's modules load
-                gc.freeze()  # they live as long as the process: no collection need walk them
-                gc.enable()
-            args = parse_params(param, params_file)
-            task_args = parse_task_params(task_param)
-            controls = parse_start_controls(start_at, start_in, expires_at)
-            loaded = open_project(settings)
-            found = find_pipeline(loaded, pipeline)
-            found.spec  # noqa: B018 - report definition problems before touching the database
-        except BaseException:
-            new_database.abandon()
-            raise
-        new_database.install()
+        args = parse_params(param, params_file)
+        task_args = parse_task_params(task_param)
+        controls = parse_start_controls(start_at, start_in, expires_at)
+        loaded = open_project(settings)
+        found = find_pipeline(loaded, pipeline)
+        found.spec  # noqa: B018 - report definition problems before touching the database
         # Tasks run with the project folder as working directory, whatever -C said.
         os.chdir(settings.project_dir)
         capture_task_logging()

@@ -67,7 +67,7 @@ def ensure_schema(db: Database) -> None:
     if db.sqlite_file is not None and not os.path.exists(db.sqlite_file):
         from headwater.store.sqlite_file import create
 
-        create(db.sqlite_file)  # built whole under another name, then named
+        create(db.sqlite_file)  # the snapshot's file, written whole, then named
     if not db.is_memory:
         with db.read() as conn:
             if current_revision(conn) == HEAD_REVISION:
@@ -170,7 +170,10 @@ def migrated_sqlite_schema() -> tuple[list[str], list[str]]:
 
 def write_sqlite_snapshot(path: Path = Path(__file__).with_name("sqlite_schema.py")) -> None:
     """Write store/sqlite_schema.py from the migrations (``make schema``)."""
+    from headwater.store.sqlite_file import image as database_image
+
     statements, tables = migrated_sqlite_schema()
+    size, runs = database_image(statements)
     lines = [
         '"""The schema of a new SQLite database, exactly as the migrations make it.',
         "",
@@ -185,6 +188,11 @@ def write_sqlite_snapshot(path: Path = Path(__file__).with_name("sqlite_schema.p
         ")",
         "STATEMENTS = (",
         *(f"    {statement!r}," for statement in statements),
+        ")",
+        "# The file those statements make, in WAL mode: a new database (sqlite_file.create).",
+        f"IMAGE_SIZE = {size}",
+        "IMAGE = (  # (offset, bytes): its runs of bytes that are not zero",
+        *(f"    ({offset}, {run!r})," for offset, run in runs),
         ")",
         "",
     ]

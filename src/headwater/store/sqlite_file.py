@@ -1,19 +1,13 @@
-"""A SQLite database file: its path in a URL, and a new one made whole before it is named.
+"""A SQLite database file: its path in a URL, and a new one written whole, then named.
 
-Made in place, a project's first database costs its first `headwater run` ~6 ms: SQLite
-switches a new file to WAL through a rollback journal (four fsyncs and a journal to
-delete), creates the WAL (two more) and writes the schema into it. Here the schema goes
-into `<name>.<pid>.new` with no journal and no syncs (the file has no name yet, so a
-crash loses nothing), the file is switched to WAL, synced once and linked to its name:
-a database appears whole or not at all, and of two processes creating the same one at
-once, the one that links second uses the first one's.
-
-`headwater run` builds its project's new database in a thread while its modules load
-(`building`), and names it only once the pipeline is found (`install`), so a mistyped
-pipeline leaves no database behind (`abandon`). This module imports nothing of
-headwater's at load time, and the thread only the standard library and the snapshot:
-a thread importing modules that the main thread imports at the same moment could meet
-one of them half made.
+Made by running the schema's statements, a project's first database cost its first
+`headwater run` ~6 ms: SQLite switched the new file to WAL through a rollback journal
+(four fsyncs and a journal to delete), created the WAL (two more) and parsed and wrote
+35 tables and indexes. A new database is now the snapshot's image of that file
+(`sqlite_schema.IMAGE`: its bytes that are not zero, written by `make schema`), written
+under a temporary name, synced once and linked to its name: it appears whole or not at
+all, and of two processes creating the same one at once, the one that links second
+uses the first one's.
 """
 
 from __future__ import annotations
@@ -36,118 +30,82 @@ def sqlite_path(url: str) -> str | None:
     return url[len("sqlite:///") :]
 
 
-def building(url: str) -> NewDatabase:
-    """The new database of `url`, being built in a thread if `url` is a plain
-    ``sqlite:///`` one of an absolute path where no file is yet; else one that does nothing.
-    `install` or `abandon` it. SQLite's own work runs beside the caller's, without the GIL."""
-    path = ""
-    if url.startswith("sqlite:///") and "?" not in url and "%" not in url:
-        path = sqlite_path(url) or ""
-    # A relative path is left to the usual way: `headwater run` changes its directory.
-    new = NewDatabase(path if os.path.isabs(path) and not os.path.exists(path) else "")
-    if new.path:
-        new._thread = threading.Thread(target=new._build_quietly, name="hw-new-database")
-        new._thread.daemon = True
-        new._thread.start()
-    return new
+def create(path: str) -> bool:
+    """Make `path` a new database with the newest schema, unless a file takes that name
+    meanwhile: True if this call made it. False also when the snapshot is not of the
+    newest schema (a migration without `make schema`): Alembic then makes it."""
+    from headwater.store import sqlite_schema
+    from headwater.store.migrate import HEAD_REVISION
+
+    if sqlite_schema.REVISION != HEAD_REVISION:
+        return False
+    folder = os.path.dirname(path) or "."
+    temporary = f"{path}.{os.getpid()}-{threading.get_ident()}.new"
+    try:
+        _write_synced(temporary, _file_of_image())
+        # Taken already (another process was quicker: its database is the one), or a
+        # file system without hard links, or no room: the usual way takes over.
+        os.link(temporary, path)
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    with contextlib.suppress(OSError):
+        _sync(folder)  # the name survives a power loss
+    return True
 
 
-class NewDatabase:
-    """The schema of a new SQLite database at `path`, built under a temporary name."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._temporary = f"{path}.{os.getpid()}.new"
-        self._folder = os.path.dirname(path) or "."
-        self._made_folder = False
-        self._built = False
-        self._thread: threading.Thread | None = None
-
-    def build(self) -> None:
-        import sqlite3
-
-        from headwater.store import sqlite_schema
-
-        if not os.path.isdir(self._folder):
-            os.makedirs(self._folder)
-            self._made_folder = True
-        try:
-            conn = sqlite3.connect(self._temporary, isolation_level=None)
-            try:
-                conn.execute("PRAGMA journal_mode=OFF")
-                conn.execute("PRAGMA synchronous=OFF")
-                conn.execute("BEGIN")
-                for statement in sqlite_schema.STATEMENTS:
-                    conn.execute(statement)
-                conn.execute("COMMIT")
-                conn.execute("PRAGMA journal_mode=WAL")
-            finally:
-                conn.close()
-            _sync(self._temporary)
-        except BaseException:
-            self._remove_temporary()
-            raise
-        self._built = True
-
-    def install(self) -> bool:
-        """Give the database its name: True if the database now there is this one. False
-        if a file has the name already (another process was quicker), if the build
-        failed or if the snapshot is not of the newest schema: the caller then makes
-        the database the usual way (ensure_schema), which reports any problem."""
-        self._wait()
-        if not self._built:
-            return False
-        from headwater.store import sqlite_schema
-        from headwater.store.migrate import HEAD_REVISION
-
-        try:
-            if sqlite_schema.REVISION != HEAD_REVISION:
-                return False  # a new migration without a new snapshot: Alembic makes it
-            os.link(self._temporary, self.path)
-        except OSError:  # the name is taken, or the file system has no hard links
-            return False
-        finally:
-            self._remove_temporary()
-        _sync(self._folder)  # the name survives a power loss
-        return True
-
-    def abandon(self) -> None:
-        """Remove what was built, and the folder if it was made for it and is empty."""
-        self._wait()
-        self._remove_temporary()
-        if self._made_folder:
-            with contextlib.suppress(OSError):  # not empty: something else wrote there
-                os.rmdir(self._folder)
-
-    def _build_quietly(self) -> None:
-        # If it fails, the usual way (ensure_schema) creates the database and reports why.
-        with contextlib.suppress(Exception):
-            self.build()
-
-    def _wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _remove_temporary(self) -> None:
-        if not self.path:
-            return
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._temporary + suffix)
+def _write_synced(path: str, data: bytearray) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def create(path: str) -> None:
-    """Create the SQLite database `path` with the newest schema, unless a file takes that
-    name meanwhile (or the snapshot is not of the newest schema: see `install`)."""
-    new = NewDatabase(path)
-    new.build()
-    new.install()
-
-
-def _sync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _sync(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def image(statements: list[str]) -> tuple[int, list[tuple[int, bytes]]]:
+    """The file of a new database made by `statements`, in WAL mode, as its size and its
+    runs of bytes that are not zero, by offset: what `make schema` writes as
+    `sqlite_schema.IMAGE_SIZE` and `IMAGE` (~11 KB of its ~210 KB)."""
+    import re
+    import sqlite3
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="headwater-image-") as tmp:
+        path = os.path.join(tmp, "new.db")
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=OFF")  # the file is all there is
+            conn.execute("BEGIN")
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode=WAL")  # written in the file's header
+        finally:
+            conn.close()
+        with open(path, "rb") as file:
+            data = file.read()
+    # Runs of non-zero bytes, joined across gaps of up to 16 zeros.
+    runs = re.finditer(rb"[^\x00](?:\x00{0,16}[^\x00])*", data)
+    return len(data), [(run.start(), run.group()) for run in runs]
+
+
+def _file_of_image() -> bytearray:
+    from headwater.store import sqlite_schema
+
+    data = bytearray(sqlite_schema.IMAGE_SIZE)
+    for offset, run in sqlite_schema.IMAGE:
+        data[offset : offset + len(run)] = run
+    return data
