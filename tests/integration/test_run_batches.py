@@ -4,6 +4,8 @@ as soon as it has the id."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -178,6 +180,69 @@ def test_runs_started_after_close_are_refused(svc: Services) -> None:
     run_writer(svc).stop()
     with pytest.raises(StoreUnavailable):
         start_run(svc, "numbers", {"n": 2})
+
+
+def test_closing_waits_for_a_caller_writing_its_own_run(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Services.close stops the writer, then closes the database: never under a caller's
+    transaction."""
+    from headwater.services import run_batches
+
+    writing, release = threading.Event(), threading.Event()
+    write_batch = run_batches._write_batch
+
+    def slow_write(*args: Any) -> Any:
+        writing.set()
+        release.wait(10)
+        return write_batch(*args)
+
+    monkeypatch.setattr(run_batches, "_write_batch", slow_write)
+    events: list[str] = []
+    caller = threading.Thread(target=lambda: events.append(start_run(svc, "numbers", {"n": 1})))
+    caller.start()
+    assert writing.wait(10)
+    stopper = threading.Thread(target=lambda: (run_writer(svc).stop(), events.append("stopped")))
+    stopper.start()
+    stopper.join(0.3)
+    assert events == []  # stop() waits for the run being written
+    release.set()
+    caller.join(10)
+    stopper.join(10)
+    assert events[-1] == "stopped"
+    assert get_run_view(svc, events[0]).run.args == {"n": 1}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_starts_runs_whatever_lock_the_parent_held(svc: Services) -> None:
+    if svc.db.dialect != "sqlite":
+        pytest.skip("the child would write on the parent's PostgreSQL connection")
+    writer = run_writer(svc)
+    held, done = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with writer._cond:
+            held.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert held.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: the holder thread did not come along
+            code = 1
+            try:
+                signal.alarm(10)
+                start_run(svc, "numbers", {"n": 1})
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        done.set()
+        holder.join()
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 # -- through the API ------------------------------------------------------------------

@@ -5,6 +5,7 @@ test_migrations), and nothing left beside it."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import threading
 from contextlib import closing
@@ -103,3 +104,29 @@ def test_a_stale_snapshot_leaves_the_database_to_alembic(
     monkeypatch.setattr(migrate, "HEAD_REVISION", "9999")
     assert sqlite_file.create(str(tmp_path / "h.db")) is False
     assert os.listdir(tmp_path) == []
+
+
+def test_a_database_deleted_without_its_wal_does_not_come_back(tmp_path: Path) -> None:
+    """A process killed with writes in its WAL, then the user deleted the database file
+    alone: the new database must not replay the old WAL."""
+    path = tmp_path / "h.db"
+    db = open_database(f"sqlite:///{path}")
+    ensure_schema(db)
+    db.dispose()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE mine (x)")
+        conn.execute("INSERT INTO limits (key, max_running, updated_at) VALUES ('old', 1, 0)")
+        conn.commit()
+        shutil.copy(f"{path}-wal", tmp_path / "wal")  # as a kill -9 would leave it
+    path.unlink()
+    shutil.copy(tmp_path / "wal", f"{path}-wal")
+
+    db = open_database(f"sqlite:///{path}")
+    try:
+        ensure_schema(db)
+    finally:
+        db.dispose()
+    assert "mine" not in dict(_master(path))
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*) FROM limits").fetchone() == (0,)

@@ -3,6 +3,7 @@ gives the same answers as they do."""
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import hashlib
@@ -279,3 +280,34 @@ def _type_error(cls: Any, *args: Any, **kwargs: Any) -> str:
 def test_named_tuples_refuse_arguments_as_typings_do(args: Any, kwargs: Any) -> None:
     assert _type_error(FastRow, *args, **kwargs) == _type_error(TypingRow, *args, **kwargs)
     assert FastRow(id=1, name="a", tags=["t"]) == TypingRow(id=1, name="a", tags=["t"])
+
+
+def test_named_tuple_classes_are_collections_on_this_python() -> None:
+    """The same attributes, of the same kinds, as collections.namedtuple makes here (a
+    later Python adds some: there records.py leaves the making to collections)."""
+    from headwater.domain.records import _namedtuple
+
+    ours = _namedtuple("Pair", ("left", "right"), [2], __name__)
+    theirs = collections.namedtuple("Pair", ("left", "right"), defaults=[2], module=__name__)
+    assert list(vars(ours)) == list(vars(theirs))
+    for key, value in vars(theirs).items():
+        assert type(vars(ours)[key]) is type(value), key
+    assert ours(1) == theirs(1) == (1, 2)
+    assert repr(ours(1)) == repr(theirs(1))
+    assert ours(1)._replace(right=3) == (1, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "fields"),
+    [("Pair", ("class", "y")), ("Pair", ("x", "x")), ("1a", ("x",)), ("Pair", ("a b",))],
+)
+def test_named_tuple_names_are_checked_as_collections_checks_them(
+    name: str, fields: tuple[str, ...]
+) -> None:
+    from headwater.domain.records import _namedtuple
+
+    with pytest.raises(ValueError) as ours:
+        _namedtuple(name, fields, [], __name__)
+    with pytest.raises(ValueError) as theirs:
+        collections.namedtuple(name, fields)
+    assert str(ours.value) == str(theirs.value)

@@ -25,8 +25,10 @@ of each class's `__new__`, which `collections.namedtuple` does (see `_namedtuple
 
 from __future__ import annotations
 
+import collections
 import sys
 from collections import _tuplegetter  # type: ignore[attr-defined]
+from keyword import iskeyword
 from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -125,10 +127,22 @@ def _namedtuple(name: str, fields: tuple[str, ...], defaults: list[Any], module:
     """`collections.namedtuple(name, fields, defaults=defaults, module=module)` (Python
     3.11's, the same class to the last attribute) less the compiling of the source of its
     `__new__` (~20 us a class, ~25 classes on the path of `headwater run`): the code of an
-    earlier one with as many fields is reused under this class's field names."""
+    earlier one with as many fields is reused under this class's field names. Later
+    Pythons change the class (3.13 adds `__replace__`): there, collections makes it."""
+    if sys.version_info >= (3, 13):
+        return collections.namedtuple(name, fields, defaults=defaults, module=module)
+    for word in (name, *fields):
+        if not word.isidentifier():
+            raise ValueError(f"Type names and field names must be valid identifiers: {word!r}")
+        if iskeyword(word):
+            raise ValueError(f"Type names and field names cannot be a keyword: {word!r}")
+    seen: set[str] = set()
     for field in fields:
         if field.startswith("_"):
             raise ValueError(f"Field names cannot start with an underscore: {field!r}")
+        if field in seen:
+            raise ValueError(f"Encountered duplicate field name: {field!r}")
+        seen.add(field)
     name = sys.intern(name)
     fields = tuple(map(sys.intern, fields))
     num_fields = len(fields)

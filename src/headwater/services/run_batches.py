@@ -126,22 +126,25 @@ class RunWriter:
 
     def __init__(self, svc: Services) -> None:
         self._svc = svc
-        self._cond = threading.Condition()
+        self._stopped = False
+        self._fresh()
+
+    def _fresh(self) -> None:
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # the writer thread waits on it for work
+        self._here = threading.Condition(lock)  # stop() waits on it for a caller's own write
         self._queue: list[_Waiting] = []
         self._thread: threading.Thread | None = None
         self._writing_here = False  # a caller is writing its own run (start)
-        self._stopped = False
         self._pid = os.getpid()
+
+    def _after_fork(self) -> None:
+        if self._pid != os.getpid():  # a forked child: the writer thread (and a lock
+            self._fresh()  # another thread held) stayed behind in the parent
 
     def _submit(self, waiting: _Waiting) -> None:
         """Queue a run request; its future gives its run id once it is committed."""
-        if self._pid != os.getpid():  # a forked child: the writer thread stayed behind
-            self._pid, self._cond, self._queue, self._thread = (
-                os.getpid(),
-                threading.Condition(),
-                [],
-                None,
-            )
+        self._after_fork()
         with self._cond:
             if self._stopped:
                 raise StoreUnavailable("the services are closed: no runs can be started")
@@ -161,9 +164,9 @@ class RunWriter:
         no connection) for it. Callers that come meanwhile start the thread."""
         answer = _Answer()
         waiting = _Waiting(request, idempotency_key, answer)
+        self._after_fork()
         with self._cond:
             alone = self._thread is None and not self._writing_here and not self._stopped
-            alone = alone and self._pid == os.getpid()  # (a forked child: _submit resets)
             self._writing_here = self._writing_here or alone
         if alone:
             try:
@@ -171,6 +174,7 @@ class RunWriter:
             finally:
                 with self._cond:
                     self._writing_here = False
+                    self._here.notify_all()
         else:
             self._submit(waiting)
         return answer.result()
@@ -185,10 +189,12 @@ class RunWriter:
         return await asyncio.wrap_future(future)
 
     def stop(self) -> None:
-        """Answer what is queued, then end the thread."""
+        """Answer what is queued, then end the thread (and wait for a caller writing its
+        own run: the database may be closed next)."""
         with self._cond:
             self._stopped = True
             self._cond.notify()
+            self._here.wait_for(lambda: not self._writing_here)
             thread = self._thread
         if thread is not None:
             thread.join()

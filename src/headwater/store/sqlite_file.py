@@ -39,12 +39,26 @@ def create(path: str) -> bool:
 
     if sqlite_schema.REVISION != HEAD_REVISION:
         return False
+    if os.path.exists(f"{path}-wal") or os.path.exists(f"{path}-journal"):
+        # Left by a database deleted without them: SQLite would replay them into the
+        # image. Made the usual way, the new file is empty, and SQLite discards them.
+        return False
     folder = os.path.dirname(path) or "."
     temporary = f"{path}.{os.getpid()}-{threading.get_ident()}.new"
     try:
-        _write_synced(temporary, _file_of_image())
-        # Taken already (another process was quicker: its database is the one), or a
-        # file system without hard links, or no room: the usual way takes over.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError:  # say, left by a process killed here that had this pid: not ours
+        return False
+    try:
+        try:
+            data = memoryview(_file_of_image())
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # The name is taken (another process was quicker: its database is the one),
+        # or the file system has no hard links, or no room: the usual way takes over.
         os.link(temporary, path)
     except OSError:
         return False
@@ -54,17 +68,6 @@ def create(path: str) -> bool:
     with contextlib.suppress(OSError):
         _sync(folder)  # the name survives a power loss
     return True
-
-
-def _write_synced(path: str, data: bytearray) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sync(folder: str) -> None:
