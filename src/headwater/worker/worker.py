@@ -159,10 +159,19 @@ class Worker:
 
     def _loop(self, pool: AttemptThreads, until: Callable[[], bool] | None) -> None:
         poll = min(self.settings.poll_seconds, MAX_POLL_SECONDS)
+        first = True
         while not self._stop.is_set():
             self._wake.clear()
             with self._lock:
                 free = self.concurrency - len(self._held)
+                idle = not self._held
+            # Woken with nothing held, `until` is asked before claiming: a local run's
+            # last result wakes the loop, and a claim then would find nothing. (Not
+            # before the first claim: the run has only just started.)
+            asked = idle and not first
+            first = False
+            if until is not None and asked and self._retrying(until):
+                return
             try:
                 claims = self._claim(free)
             except StoreUnavailable as exc:
@@ -178,7 +187,7 @@ class Worker:
                 continue
             with self._lock:
                 idle = not self._held
-            if idle and until is not None and self._retrying(until):
+            if until is not None and idle and not asked and self._retrying(until):
                 return
             if not self._wake.is_set():
                 self.svc.db.checkpoint()  # SQLite: while the attempts run (Database.checkpoint)
