@@ -179,9 +179,9 @@ class Database:
         header (as after SQLite's own): this thread makes that commit at once (a change
         of nothing), rather than leave the fsync to an attempt's commit, which would
         hold the write lock meanwhile while other attempts wait to record (W3: the first
-        results after the checkpoint of a new database's schema took 4-7 ms each). The
-        interval bounds that to one a second. Best effort: one that cannot run now is
-        left to SQLite's own."""
+        results after the worker's first checkpoint took 4-7 ms each). The interval
+        bounds that to one a second. Best effort: one that cannot run now is left to
+        SQLite's own."""
         if not isinstance(self._own, ThreadConnections):
             return
         now = time.monotonic()
