@@ -54,6 +54,7 @@ NOT_IMPORTED = [
     "subprocess",  # only command and process tasks start child processes
     "typer",  # usual `headwater run` command lines are parsed without click (cli.run_here)
     "uuid",  # ids from os.urandom
+    "weakref",  # the store keeps each thread's connection beside the thread itself
     "uvicorn",
     "yaml",  # no recipe files
     "headwater.api",

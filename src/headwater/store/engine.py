@@ -16,7 +16,6 @@ import sqlite3
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -254,7 +253,7 @@ class PinnedConnections:
         self._engine = engine
         self._limit = limit
         self._local = threading.local()
-        self._all: list[tuple[weakref.ref[threading.Thread], Connection]] = []
+        self._all: list[tuple[threading.Thread, Connection]] = []
         self._lock = threading.Lock()
         self._connecting = 0  # threads taking their connection now (counted against limit)
 
@@ -284,7 +283,7 @@ class PinnedConnections:
             with _unavailable_as_error():
                 conn = self._engine.connect()
             with self._lock:
-                self._all.append((weakref.ref(threading.current_thread()), conn))
+                self._all.append((threading.current_thread(), conn))
         finally:
             with self._lock:
                 self._connecting -= 1

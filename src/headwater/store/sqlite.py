@@ -15,7 +15,6 @@ import contextlib
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -48,7 +47,7 @@ class ThreadConnections:
         self._path = path
         self._engine = engine
         self._local = threading.local()
-        self._all: list[tuple[weakref.ref[threading.Thread], ThreadConnection]] = []
+        self._all: list[tuple[threading.Thread, ThreadConnection]] = []
         self._lock = threading.Lock()
 
     def idle(self) -> bool:
@@ -67,7 +66,7 @@ class ThreadConnections:
             self._local.conn = conn
             with self._lock:
                 self._all, ended = without_ended_threads(self._all)
-                self._all.append((weakref.ref(threading.current_thread()), conn))
+                self._all.append((threading.current_thread(), conn))
             for old in ended:  # the connections of threads that have ended
                 old.close()
         return conn
@@ -250,15 +249,15 @@ def _use_wal(cursor: Any) -> None:
 
 
 def without_ended_threads(
-    pairs: list[tuple[weakref.ref[threading.Thread], C]],
-) -> tuple[list[tuple[weakref.ref[threading.Thread], C]], list[C]]:
+    pairs: list[tuple[threading.Thread, C]],
+) -> tuple[list[tuple[threading.Thread, C]], list[C]]:
     """(thread, connection) pairs split into those of live threads and the connections
-    of threads that have ended (to be closed outside the caller's lock)."""
+    of threads that have ended (to be closed outside the caller's lock). An ended
+    thread's object is kept until then: a few attributes (run() let go of its target)."""
     live, ended = [], []
-    for ref, conn in pairs:
-        thread = ref()
-        if thread is not None and thread.is_alive():
-            live.append((ref, conn))
+    for thread, conn in pairs:
+        if thread.is_alive():
+            live.append((thread, conn))
         else:
             ended.append(conn)
     return live, ended
