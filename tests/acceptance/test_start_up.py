@@ -62,6 +62,9 @@ NOT_IMPORTED = [
     "headwater.authoring.recipes",
     "headwater.domain.durations",  # only for --start-in
     "headwater.executors.subprocesses",  # only command and process tasks start a child
+    "headwater.executors.command",  # a worker makes each executor when first used
+    "headwater.executors.process",
+    "headwater.services.expiry",  # loaded by a worker's first heartbeat
     "headwater.artifacts.remote",  # only for artifact stores that are not local folders
     "headwater.domain.backoff",  # only when an attempt is retried
     "headwater.domain.triggers",

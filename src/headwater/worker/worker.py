@@ -17,11 +17,7 @@ from collections.abc import Callable, Sequence
 from headwater.config import Settings
 from headwater.domain.states import RUN_TERMINAL
 from headwater.errors import StaleLease, StoreUnavailable
-from headwater.executors import capture
-from headwater.executors.base import Executor
-from headwater.executors.command import CommandExecutor
-from headwater.executors.inline import InlineExecutor
-from headwater.executors.process import ProcessExecutor
+from headwater.executors import Executors, capture
 from headwater.logs import get_logger
 from headwater.services.attempts import (
     ClaimRequest,
@@ -30,7 +26,6 @@ from headwater.services.attempts import (
     release_attempts,
 )
 from headwater.services.context import Services
-from headwater.services.expiry import expire_runs
 from headwater.services.workers import (
     heartbeat,
     mark_dead_workers,
@@ -79,11 +74,7 @@ class Worker:
         self.concurrency = concurrency or settings.concurrency
         self.grace_seconds = grace_seconds
         self.id = f"{_HOST}-{os.getpid()}-{os.urandom(4).hex()}"
-        self.executors: dict[str, Executor] = {
-            "inline": InlineExecutor(),
-            "process": ProcessExecutor(),
-            "command": CommandExecutor(),
-        }
+        self.executors = Executors()  # inline, process, command: each made when first used
         self.runner = AttemptRunner(svc, code, settings, self.executors)
         # Batches of quick attempts where this worker is alone on its run (a local run),
         # and in a fleet on PostgreSQL, where recording locks rows in one order (see
@@ -311,6 +302,8 @@ class Worker:
 
     def _heartbeat_loop(self) -> None:
         while not self._done.wait(self.settings.heartbeat_seconds):
+            from headwater.services.expiry import expire_runs  # loaded by the first beat
+
             with self._lock:
                 ids = list(self._held)
             sent = time.monotonic()  # the renewed leases run from no earlier than this
