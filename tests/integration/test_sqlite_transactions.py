@@ -250,26 +250,6 @@ def test_a_checkpoint_puts_what_was_committed_into_the_database_file(
     assert after == [("committed",)]
 
 
-def test_after_a_checkpoint_the_wal_starts_over_at_once(db: Database) -> None:
-    """The checkpointing thread restarts the WAL (and syncs its header) itself: the next
-    commit, an attempt's result, appends to a WAL begun already."""
-    for text in ("a", "b", "c"):
-        with db.write() as conn:
-            execute(conn, _ADD, {"text": text})
-
-    db.checkpoint()
-
-    driver = sqlite3.connect(db.engine.url.database)
-    try:
-        _, frames, _ = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    finally:
-        driver.close()
-    assert frames == 1  # the restart's own page, not the three commits' frames
-    with db.write() as conn:
-        execute(conn, _ADD, {"text": "d"})
-    assert _count(db) == 4
-
-
 REGISTRY = Registry()
 _DB_FILE: list[Path] = []
 

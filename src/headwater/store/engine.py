@@ -172,15 +172,10 @@ class Database:
 
         A worker calls it before its loop waits, so most of the copying and its fsyncs
         happen while attempts run, rather than in the commit that takes the WAL past 1,000
-        pages (SQLite's own checkpoint) or when `headwater run` closes the database.
-
-        The next commit after a complete checkpoint starts the WAL over and fsyncs its
-        header (as after SQLite's own): this thread makes that commit at once (a change
-        of nothing), rather than leave the fsync to an attempt's commit, which would
-        hold the write lock meanwhile while other attempts wait to record (W3: the first
-        results after the worker's first checkpoint took 4-7 ms each). The interval
-        bounds that to one a second. Best effort: one that cannot run now is left to
-        SQLite's own."""
+        pages (SQLite's own checkpoint) or when `headwater run` closes the database. The
+        next commit after a complete checkpoint starts the WAL over and fsyncs its header
+        (as after SQLite's own); the interval bounds that to one a second. Best effort:
+        one that cannot run now is left to SQLite's own."""
         if not isinstance(self._own, ThreadConnections):
             return
         now = time.monotonic()
@@ -188,14 +183,7 @@ class Database:
             return
         self._next_checkpoint = now + CHECKPOINT_EVERY_SECONDS
         try:
-            driver = self._own.driver()
-            busy, frames, copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if busy or frames <= 0 or copied < frames:
-                return  # the WAL goes on where it is: the next commit syncs nothing
-            with self.write():
-                # Setting user_version (unused) to itself writes the header page: a frame.
-                (version,) = driver.execute("PRAGMA user_version").fetchone()
-                driver.execute(f"PRAGMA user_version = {int(version)}")
+            self._own.driver().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except (sqlite3.Error, StoreUnavailable) as exc:
             log.debug("checkpoint skipped: %s", exc)
 

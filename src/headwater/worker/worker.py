@@ -302,8 +302,6 @@ class Worker:
 
     def _heartbeat_loop(self) -> None:
         while not self._done.wait(self.settings.heartbeat_seconds):
-            from headwater.services.expiry import expire_runs  # loaded by the first beat
-
             with self._lock:
                 ids = list(self._held)
             sent = time.monotonic()  # the renewed leases run from no earlier than this
@@ -311,6 +309,8 @@ class Worker:
                 live = heartbeat(self.svc, self.id, ids, self.settings.lease_seconds)
                 reap_expired_leases(self.svc)
                 # Workers expire runs too, so a fleet without a scheduler still does.
+                from headwater.services.expiry import expire_runs  # (the first beat loads it)
+
                 expire_runs(self.svc)
                 mark_dead_workers(self.svc, 2 * self.settings.lease_seconds)
             except StoreUnavailable as exc:
