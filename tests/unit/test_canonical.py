@@ -372,7 +372,6 @@ def test_fast_path_taken_for_plain_values(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize(
     "value",
     [
-        1.0,
         {"a": 1e-5},
         [1e16],
         {"\ue000": 1},
@@ -385,12 +384,13 @@ def test_fast_path_taken_for_plain_values(monkeypatch: pytest.MonkeyPatch) -> No
     ],
 )
 def test_fast_path_refused_when_json_dumps_could_differ(value: object) -> None:
-    assert not canonical._fast_path_applies(value, 0) or canonical._dumps(value) is None
+    form = canonical._fast_form(value, 0)
+    assert form is canonical._CAREFUL or canonical._dumps(form) is None
 
 
 @given(fast_values)
 def test_fast_path_equals_careful_encoder(value: object) -> None:
-    assert canonical._fast_path_applies(value, 0)
+    assert canonical._fast_form(value, 0) is value  # nothing to copy
     assert canonical._dumps(value) == canonical._encode_careful(value)
 
 
@@ -398,8 +398,34 @@ def test_fast_path_equals_careful_encoder(value: object) -> None:
 def test_both_paths_agree_wherever_fast_path_applies(value: object) -> None:
     careful = canonical._encode_careful(value)
     assert canonical_json(value) == careful
-    if canonical._fast_path_applies(value, 0):
-        assert canonical._dumps(value) == careful
+    form = canonical._fast_form(value, 0)
+    if form is not canonical._CAREFUL:
+        assert canonical._dumps(form) == careful
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1.0,
+        -0.0,
+        2.0**53 - 1,
+        -(2.0**53) + 1,
+        {"backoff": {"base": 1.0, "factor": 2.5}},
+        [3.0, [4.0]],
+    ],
+)
+def test_integral_floats_take_the_fast_path_as_ints(value: object) -> None:
+    """A pipeline's backoff (1.0, 2.0, 300.0) no longer sends its spec down the careful
+    encoder: JCS spells an integral float as the int, and so does json once it is one."""
+    form = canonical._fast_form(value, 0)
+    assert form is not canonical._CAREFUL
+    assert canonical._dumps(form) == canonical._encode_careful(value)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False).filter(float.is_integer))
+def test_every_integral_float_is_spelled_as_the_careful_encoder_spells_it(number: float) -> None:
+    assert canonical_json(number) == canonical._encode_careful(number)
+    assert canonical_json({"k": [number]}) == canonical._encode_careful({"k": [number]})
 
 
 # --- properties ------------------------------------------------------------------------

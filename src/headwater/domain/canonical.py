@@ -50,6 +50,7 @@ _BUILTIN_SHA256_MAX_BYTES = 1024 * 1024
 # lets the fast-path check stop on self-referencing containers instead of recursing
 # forever, and guarantees json.dumps may run without its own circular-reference check.
 _FAST_PATH_MAX_DEPTH = 64
+_EXACT_INTEGERS = 2.0**53  # every integral float below this is exactly an int
 
 # JCS escapes exactly these: the quote, the backslash, and the C0 controls, using the
 # two-character forms where JSON has them and lowercase \u00xx otherwise.
@@ -101,8 +102,9 @@ def canonical_json(value: object) -> str:
     Runs on every task run, so values that ``json.dumps`` provably spells the JCS way
     take that C-accelerated route; everything else goes through the careful encoder.
     """
-    if _fast_path_applies(value, 0):
-        text = _dumps(value)
+    form = _fast_form(value, 0)
+    if form is not _CAREFUL:
+        text = _dumps(form)
         if text is not None:
             return text
     return _encode_careful(value)
@@ -155,11 +157,16 @@ def cache_key(
 # --- fast path -------------------------------------------------------------------------
 
 
-def _fast_path_applies(value: object, depth: int) -> bool:
-    """Whether ``json.dumps`` would produce exactly the JCS text for ``value``.
+_CAREFUL = object()  # _fast_form's answer for a value only the careful encoder may spell
 
-    One cheap walk, exact types only (subclasses may override ``__repr__``/``__str__``).
-    Why each admitted case is safe:
+
+def _fast_form(value: Any, depth: int) -> Any:
+    """``value`` in a form that ``json.dumps`` provably spells the JCS way: the value
+    itself, a copy of it with integral floats as ints (``2.0`` is ``2`` in JCS, ``2.0`` to
+    json), or _CAREFUL.
+
+    One cheap walk, exact types only (subclasses may override ``__repr__``/``__str__``);
+    nothing is copied unless an integral float is found. Why each admitted case is safe:
 
     * str: with ``ensure_ascii=False`` json escapes exactly ``"``, ``\\`` and the C0
       controls, the latter as lowercase ``\\u00xx`` except the short forms, and passes
@@ -169,32 +176,53 @@ def _fast_path_applies(value: object, depth: int) -> bool:
       order unless a key holds a character at or above U+E000 (those sort after the
       surrogate pairs that encode astral characters in UTF-16 but before them by code
       point). ASCII keys are recognised in O(1).
-    * float: see :func:`_float_spelled_alike`.
+    * float: see :func:`_float_spelled_alike`; an integral one below 2**53 in magnitude
+      is exactly an int, which ECMAScript spells as that int's digits (below 1e21).
 
     Unpaired surrogates are not checked here; :func:`_dumps` rejects them on the output.
     """
     kind = type(value)
     if kind in _PLAIN_SCALARS:
-        return True
-    if type(value) is float:
-        return _float_spelled_alike(value)
+        return value
+    if kind is float:
+        if _float_spelled_alike(value):
+            return value
+        if value.is_integer() and abs(value) < _EXACT_INTEGERS:
+            return int(value)
+        return _CAREFUL
     if depth >= _FAST_PATH_MAX_DEPTH:
-        return False
+        return _CAREFUL
     # Scalars are tested inline below to save a call per element; explicit loops because
     # all() over a generator measured ~40% slower here.
-    if type(value) is dict:
+    if kind is dict:
+        copied: Any = None
         for key, item in value.items():
             if type(key) is not str or not (key.isascii() or max(key) < "\ue000"):
-                return False
-            if type(item) not in _PLAIN_SCALARS and not _fast_path_applies(item, depth + 1):
-                return False
-        return True
-    if type(value) is list or type(value) is tuple:
-        for item in value:
-            if type(item) not in _PLAIN_SCALARS and not _fast_path_applies(item, depth + 1):
-                return False
-        return True
-    return False
+                return _CAREFUL
+            if type(item) in _PLAIN_SCALARS:
+                continue
+            form = _fast_form(item, depth + 1)
+            if form is _CAREFUL:
+                return _CAREFUL
+            if form is not item:
+                if copied is None:
+                    copied = dict(value)
+                copied[key] = form
+        return value if copied is None else copied
+    if kind is list or kind is tuple:
+        copied = None
+        for index, item in enumerate(value):
+            if type(item) in _PLAIN_SCALARS:
+                continue
+            form = _fast_form(item, depth + 1)
+            if form is _CAREFUL:
+                return _CAREFUL
+            if form is not item:
+                if copied is None:
+                    copied = list(value)
+                copied[index] = form
+        return value if copied is None else copied
+    return _CAREFUL
 
 
 def _float_spelled_alike(number: float) -> bool:
