@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+
+import pytest
 
 from headwater.worker.threads import AttemptThreads
 
@@ -64,3 +67,21 @@ def test_work_that_raises_does_not_stop_its_thread() -> None:
         pool.submit(fail)
         pool.submit(ran.append, 1)
     assert ran == [1]
+
+
+def test_work_still_runs_when_the_initializer_raises(caplog: pytest.LogCaptureFixture) -> None:
+    """A thread whose set-up failed (say, no database connection to pin) still takes the
+    work: nothing waits for ever, and the failure is logged."""
+    ran: list[int] = []
+
+    def initialize() -> None:
+        raise RuntimeError("no connection")
+
+    with (
+        caplog.at_level(logging.ERROR, logger="headwater.worker"),
+        AttemptThreads(2, "hw-test", initialize) as pool,
+    ):
+        for i in range(5):
+            pool.submit(ran.append, i)
+    assert sorted(ran) == list(range(5))
+    assert "attempt thread initializer failed" in caplog.text

@@ -5,7 +5,9 @@ every `headwater run`.
 
 As in ThreadPoolExecutor, a thread is started for submitted work when no thread is idle,
 up to `size`; each runs `initializer` first; what the work raises is not raised again
-(ThreadPoolExecutor kept it in a future no one read): it is logged.
+(ThreadPoolExecutor kept it in a future no one read): it is logged. An initializer that
+raises is logged too, and its thread goes on to the work: ThreadPoolExecutor failed all
+work then, and here the work would otherwise wait for ever.
 """
 
 from __future__ import annotations
@@ -63,7 +65,12 @@ class AttemptThreads:
         self.shutdown()
 
     def _run(self) -> None:
-        self._initializer()
+        try:
+            self._initializer()
+        except Exception:  # the work still runs (ThreadPoolExecutor failed it instead)
+            import logging  # only to report a failure: not on every run's import path
+
+            logging.getLogger("headwater.worker").exception("attempt thread initializer failed")
         while True:
             with self._cond:
                 while not self._work:
