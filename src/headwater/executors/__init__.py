@@ -7,10 +7,18 @@ Python tasks).
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from headwater.executors.base import Executor
+
+# An executor's name -> (its module, its class).
+_MADE_BY = {
+    "inline": ("headwater.executors.inline", "InlineExecutor"),
+    "process": ("headwater.executors.process", "ProcessExecutor"),
+    "command": ("headwater.executors.command", "CommandExecutor"),
+}
 
 
 class Executors(dict[str, "Executor"]):
@@ -18,20 +26,7 @@ class Executors(dict[str, "Executor"]):
     for: a run of plain Python tasks never loads the process and command executors."""
 
     def __missing__(self, kind: str) -> Executor:
-        made: Executor
-        if kind == "inline":
-            from headwater.executors.inline import InlineExecutor
-
-            made = InlineExecutor()
-        elif kind == "process":
-            from headwater.executors.process import ProcessExecutor
-
-            made = ProcessExecutor()
-        elif kind == "command":
-            from headwater.executors.command import CommandExecutor
-
-            made = CommandExecutor()
-        else:
-            raise KeyError(kind)
+        module, name = _MADE_BY[kind]  # KeyError for an unknown one, as a plain dict's
+        made: Executor = getattr(importlib.import_module(module), name)()
         # Two threads may make one each at once: executors keep no state, either will do.
         return self.setdefault(kind, made)

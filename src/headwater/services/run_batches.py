@@ -8,12 +8,12 @@ the process's run writer; while it commits one batch, the next one gathers.
 
 A synchronous caller that finds no writer thread yet (a `headwater run`) writes its own
 run in its thread, through the same code. Every caller still gets its own answer: its
-run id, or its own error. A request that
-is invalid, names no pipeline, or reuses an idempotency key with another request fails
-alone, before anything of it is written. A database error fails the batch it hit: each
-of its callers gets it (StoreUnavailable: a 503 from the API), and the writer carries
-on with the next batch. Callers are answered only after the commit, so a run can be
-read as soon as its id is known; in-process workers are woken once per batch.
+run id, or its own error. A request that is invalid, names no pipeline, or reuses an
+idempotency key with another request fails alone, before anything of it is written. A
+database error fails the batch it hit: each of its callers gets it (StoreUnavailable: a
+503 from the API), and the writer carries on with the next batch. Callers are answered
+only after the commit, so a run can be read as soon as its id is known; in-process
+workers are woken once per batch.
 """
 
 from __future__ import annotations
