@@ -1,10 +1,12 @@
-"""SQLite transactions on per-thread connections (store.sqlite.ThreadConnections): they
+"""SQLite transactions on pooled connections (store.sqlite.SqliteConnections): they
 commit, roll back, nest, stay apart per thread, and turn driver errors into the store's."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +25,8 @@ from headwater.errors import StoreUnavailable
 from headwater.local import run_pipeline
 from headwater.services.context import open_services
 from headwater.store.engine import Database, open_database
-from headwater.store.sql import Sql, execute
+from headwater.store.sql import Sql, driver_of, execute
+from headwater.store.sqlite import SqliteConnections
 
 _COUNT = Sql("SELECT count(*) FROM notes")
 _ADD = Sql("INSERT INTO notes (text) VALUES (:text)")
@@ -142,6 +145,72 @@ def test_more_threads_than_a_pool_would_hold_each_get_a_connection(db: Database)
         thread.join()
 
     assert errors == []
+
+
+def test_threads_taking_turns_share_one_warm_connection(db: Database) -> None:
+    """A worker's attempt threads record one after another: each transaction takes the
+    connection the one before gave back, instead of each thread opening its own (and
+    compiling every statement on it again)."""
+    used: list[object] = []
+
+    def write(n: int) -> None:
+        with db.write() as conn:
+            used.append(driver_of(conn))
+            execute(conn, _ADD, {"text": str(n)})
+
+    for n in range(4):
+        thread = threading.Thread(target=write, args=(n,))
+        thread.start()
+        thread.join()
+
+    assert _count(db) == 4
+    assert len({id(driver) for driver in used}) == 1
+
+
+def test_connections_a_burst_of_threads_opened_are_closed_but_a_few(db: Database) -> None:
+    barrier = threading.Barrier(20, timeout=10)
+
+    def reader() -> None:
+        with db.read() as conn:
+            barrier.wait()  # all 20 inside a transaction at once: 20 connections
+            execute(conn, _COUNT).fetchone()
+
+    threads = [threading.Thread(target=reader) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pool = db._own  # the open connections are not visible from outside
+    assert isinstance(pool, SqliteConnections)
+    kept = [conn for conn in pool._all if not conn.closed]
+    closed = [conn for conn in pool._idle if conn.closed]
+
+    assert (len(kept), closed) == (SqliteConnections.MAX_IDLE, [])
+    assert _count(db) == 0  # and the ones kept still work
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_never_uses_its_parents_connections(db: Database) -> None:
+    with db.write() as conn:  # the parent's connection, idle in the pool now
+        parents = driver_of(conn)
+        execute(conn, _ADD, {"text": "parent"})
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.alarm(10)
+            with db.write() as conn:
+                if driver_of(conn) is not parents:
+                    execute(conn, _ADD, {"text": "child"})
+                    code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _count(db) == 2
+    with db.write() as conn:  # the parent's connection carries on
+        assert driver_of(conn) is parents
 
 
 def test_a_database_locked_past_the_busy_timeout_is_unavailable(

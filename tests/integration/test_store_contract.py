@@ -473,3 +473,42 @@ def test_a_batch_of_mixed_outcomes_records_each_as_its_own(services: Services) -
         "d": TaskRunState.SUCCEEDED,
     }
     assert view.run.state == RunState.FAILED
+
+
+def test_a_spec_registered_here_is_the_plan_without_reading_it_back(
+    services: Services, settings: Settings
+) -> None:
+    """Starting the first run of a new version needs its plan: the spec this process
+    stored goes into the plan cache as given, and what the database holds parses to an
+    equal spec, so a process that reads it back plans the same runs."""
+    from headwater import pipeline, task
+    from headwater.authoring.registry import Registry, use_registry
+    from headwater.store import pipelines as pipeline_store
+
+    with use_registry(Registry()):
+
+        @task(retries=2, timeout=30)
+        def numbers(n: int) -> list[int]:
+            return list(range(n))
+
+        @task
+        def double(x: int, factor: float = 2.0) -> float:
+            return x * factor
+
+        @pipeline
+        def doubled(n: int = 3):
+            return double.map(numbers(n))
+
+    spec = doubled.spec
+    version_id = register_pipeline(services, spec)
+    with services.db.read() as conn:
+        assert services.plans.get(conn, version_id).spec is spec
+        assert pipeline_store.load_spec(conn, version_id) == spec
+
+    other = open_services(settings)  # another process: the version is there already
+    try:
+        assert register_pipeline(other, spec) == version_id
+        with other.db.read() as conn:
+            assert other.plans.get(conn, version_id).spec == spec
+    finally:
+        other.close()

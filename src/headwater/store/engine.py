@@ -5,7 +5,7 @@ the last transactions, which is fine for the embedded default), foreign keys, a 
 timeout, and ``BEGIN IMMEDIATE`` for write transactions so two writers queue on the
 lock instead of failing later with "database is locked".
 
-A SQLite file's connections are the driver's, one per thread (store.sqlite); its
+A SQLite file's connections are the driver's, pooled (store.sqlite); its
 SQLAlchemy engine is made only when something asks for it.
 """
 
@@ -26,7 +26,7 @@ from headwater.logs import get_logger
 from headwater.store.sql import CONTENDED_SQLSTATES, NOW, Sql, driver_errors, execute
 from headwater.store.sqlite import (
     WRITE,
-    ThreadConnections,
+    SqliteConnections,
     sqlite_file_engine,
     sqlite_memory_engine,
     without_ended_threads,
@@ -72,11 +72,11 @@ class Database:
         self._write_lock: Any = (
             _WriteLock() if self.dialect == "sqlite" and not self.is_memory else nullcontext()
         )
-        # SQLite file: each thread keeps its own connection (see ThreadConnections).
+        # SQLite file: the process's threads share pooled connections (SqliteConnections).
         # PostgreSQL: threads that asked (pin_thread) keep one of the pool's (PinnedConnections).
-        self._own: ThreadConnections | PinnedConnections | None = None
+        self._own: SqliteConnections | PinnedConnections | None = None
         if sqlite_file is not None:
-            self._own = ThreadConnections(sqlite_file, lambda: self.engine)
+            self._own = SqliteConnections(sqlite_file, lambda: self.engine)
         elif engine is not None and self.dialect == "postgresql":
             self._own = PinnedConnections(engine, engine.pool.size())  # type: ignore[attr-defined]
 
@@ -91,7 +91,7 @@ class Database:
 
     def _make_sqlite_engine(self) -> Engine:
         assert self.sqlite_file is not None
-        assert isinstance(self._own, ThreadConnections)
+        assert isinstance(self._own, SqliteConnections)
         engine = sqlite_file_engine(self.sqlite_file, self._own)
         _convert_driver_errors(engine)
         # SQLAlchemy's first connection of an engine reads the dialect's settings and then
@@ -176,14 +176,15 @@ class Database:
         next commit after a complete checkpoint starts the WAL over and fsyncs its header
         (as after SQLite's own); the interval bounds that to one a second. Best effort:
         one that cannot run now is left to SQLite's own."""
-        if not isinstance(self._own, ThreadConnections):
+        if not isinstance(self._own, SqliteConnections):
             return
         now = time.monotonic()
         if now < self._next_checkpoint:
             return
         self._next_checkpoint = now + CHECKPOINT_EVERY_SECONDS
         try:
-            self._own.driver().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            with self._own.borrowed() as driver:
+                driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except (sqlite3.Error, StoreUnavailable) as exc:
             log.debug("checkpoint skipped: %s", exc)
 

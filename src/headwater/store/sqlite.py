@@ -1,9 +1,9 @@
-"""SQLite connections: one per thread, on the driver, with SQLAlchemy made on demand.
+"""SQLite connections: pooled driver connections, with SQLAlchemy made on demand.
 
 Every connection gets the same set-up: WAL, synchronous=NORMAL, foreign keys, a busy
 timeout, and transaction control taken from the driver so BEGIN is ours to choose. A
 SQLite file needs no SQLAlchemy until a statement written with it runs: transactions
-begin and end on the driver (ThreadConnections), the hand-written statements of
+begin and end on the driver (SqliteConnections), the hand-written statements of
 `headwater run` go to the driver too (store.sql), and the engine is made on first use
 (store.engine.Database.engine). Importing SQLAlchemy alone costs ~0.25 s, most of
 `headwater run`'s start-up (issue 7).
@@ -12,6 +12,7 @@ begin and end on the driver (ThreadConnections), the hand-written statements of
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -30,50 +31,74 @@ WRITE = "headwater_write"  # in an SQLAlchemy Connection's info: begin a write t
 _OWN = "headwater_thread_connection"
 
 
-class ThreadConnections:
-    """SQLite: one driver connection per thread, kept open, with transactions begun and
-    ended on the driver itself.
+class SqliteConnections:
+    """SQLite file: driver connections shared by the process's threads, each taken for
+    one transaction and given back, with transactions begun and ended on the driver.
 
-    Checking a connection out of the pool and beginning and committing through
+    Checking a connection out of SQLAlchemy's pool and beginning and committing through
     SQLAlchemy costs ~0.4 ms per transaction, against ~25 µs for BEGIN and COMMIT on the
-    driver; the hot path runs one or two transactions per task run. A SQLite connection
-    is a file handle, so one per thread is cheap (it is closed once its thread has
-    ended), and it is never shared between threads. SQLAlchemy statements run on the
-    same connection, inside the transaction begun here, through an SQLAlchemy Connection
-    made over it when the first one runs (see ThreadConnection).
+    driver; the hot path runs one or two transactions per task run. A new connection
+    costs ~0.5 ms more (SQLite reads the schema, the pragmas run) and its first use of
+    each statement compiles it (the driver keeps compiled statements per connection). So
+    the connections stay open and any thread takes the one given back last (the warmest):
+    a worker whose attempt threads all record at the end of a wave takes turns on the
+    write lock and reuses one connection, instead of each thread paying for its own. A
+    thread inside a transaction that begins another takes a second connection. At most
+    MAX_IDLE wait between transactions; more are opened when that many are in use at once
+    (a server's threads) and closed when given back. A connection is used by one thread
+    at a time (check_same_thread=False lets it change threads between transactions), and
+    never by two processes: a forked child starts with none of its parent's.
+    SQLAlchemy statements run on the same connection, inside the transaction begun here,
+    through an SQLAlchemy Connection made over it when the first one runs (see
+    PooledConnection).
     """
+
+    MAX_IDLE = 8
 
     def __init__(self, path: str, engine: Callable[[], Engine]) -> None:
         self._path = path
         self._engine = engine
-        self._local = threading.local()
-        self._all: list[tuple[threading.Thread, ThreadConnection]] = []
+        self._local = threading.local()  # `adopting`: see _adopt
+        self._idle: list[PooledConnection] = []  # the last given back at the end
+        self._all: list[PooledConnection] = []
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def idle(self) -> bool:
-        """False inside a transaction of this thread's connection: a nested one takes a
-        connection of its own from the engine instead."""
-        return not getattr(self._local, "busy", False)
+        """Always: a thread inside a transaction takes a second connection for another."""
+        return True
 
-    def driver(self) -> sqlite3.Connection:
-        """This thread's driver connection."""
-        return self._connection().driver
-
-    def _connection(self) -> ThreadConnection:
-        conn: ThreadConnection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = ThreadConnection(connect_sqlite(self._path), self._adopt)
-            self._local.conn = conn
-            with self._lock:
-                self._all, ended = without_ended_threads(self._all)
-                self._all.append((threading.current_thread(), conn))
-            for old in ended:  # the connections of threads that have ended
-                old.close()
+    def _take(self) -> PooledConnection:
+        if self._pid != os.getpid():
+            self._forget_parents()
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        conn = PooledConnection(connect_sqlite(self._path), self._adopt)
+        with self._lock:
+            self._all.append(conn)
         return conn
 
+    def _forget_parents(self) -> None:
+        """In a forked child: the connections are the parent's, which goes on using them.
+        (A lock another thread held at the fork stays held here: a new one.)"""
+        self._lock = threading.Lock()
+        self._idle, self._all = [], []
+        self._pid = os.getpid()
+
+    def _give_back(self, conn: PooledConnection) -> None:
+        with self._lock:
+            if conn.closed or conn not in self._all:
+                return  # discarded, or closed by close_all meanwhile
+            if len(self._idle) < self.MAX_IDLE:
+                self._idle.append(conn)
+                return
+            self._all.remove(conn)
+        conn.close()
+
     def _adopt(self, driver: sqlite3.Connection) -> Connection:
-        """An SQLAlchemy Connection over this thread's driver connection (the engine's
-        creator hands it over while `adopting` is set)."""
+        """An SQLAlchemy Connection over a pooled driver connection (the engine's creator
+        hands it over while `adopting` is set, on this thread)."""
         engine = self._engine()  # made (and first connected) before any lending
         self._local.adopting = driver
         try:
@@ -87,12 +112,20 @@ class ThreadConnections:
         return getattr(self._local, "adopting", None)
 
     @contextmanager
-    def transaction(self, begin: str) -> Iterator[ThreadConnection]:
-        conn = self._connection()
-        with driver_errors():
-            conn.driver.execute(begin)
-        self._local.busy = True
+    def borrowed(self) -> Iterator[sqlite3.Connection]:
+        """A driver connection for statements outside any transaction (a checkpoint)."""
+        conn = self._take()
         try:
+            yield conn.driver
+        finally:
+            self._give_back(conn)
+
+    @contextmanager
+    def transaction(self, begin: str) -> Iterator[PooledConnection]:
+        conn = self._take()
+        try:
+            with driver_errors():
+                conn.driver.execute(begin)
             try:
                 yield conn
             except BaseException:
@@ -101,9 +134,9 @@ class ThreadConnections:
             with driver_errors():
                 self._end(conn, commit=True)
         finally:
-            self._local.busy = False
+            self._give_back(conn)
 
-    def _end(self, conn: ThreadConnection, *, commit: bool) -> None:
+    def _end(self, conn: PooledConnection, *, commit: bool) -> None:
         try:
             adopted = conn.adopted
             if adopted is not None and adopted.in_transaction():
@@ -115,16 +148,16 @@ class ThreadConnections:
             self._discard(conn)
             raise
 
-    def _discard(self, conn: ThreadConnection) -> None:
+    def _discard(self, conn: PooledConnection) -> None:
         """A connection that failed to end its transaction is not used again."""
-        self._local.conn = None
         with self._lock:
-            self._all = [(t, c) for t, c in self._all if c is not conn]
+            if conn in self._all:
+                self._all.remove(conn)
         conn.close(invalidate=True)
 
     def close_all(self) -> None:
         with self._lock:
-            conns, self._all = [c for _, c in self._all], []
+            conns, self._all, self._idle = self._all, [], []
         for conn in conns:
             conn.close()
 
@@ -133,8 +166,8 @@ class _SqliteDialect:
     name = "sqlite"
 
 
-class ThreadConnection:
-    """A thread's own SQLite connection, as the store's functions take it.
+class PooledConnection:
+    """A pooled SQLite connection, as the store's functions take it.
 
     Hand-written statements (store.sql) run on `driver`; anything else asked of it (an
     SQLAlchemy statement, `conn.execute`, `conn.scalar`, ...) goes to an SQLAlchemy
@@ -161,7 +194,7 @@ class ThreadConnection:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sqlalchemy, name)
 
-    # The transaction is the ThreadConnections' (BEGIN to COMMIT around a `db.read()` or
+    # The transaction is the SqliteConnections' (BEGIN to COMMIT around a `db.read()` or
     # `db.write()`): a caller ending it half-way would leave the rest of the block to
     # autocommit statement by statement.
     def commit(self) -> None:
@@ -184,14 +217,14 @@ class ThreadConnection:
 def sqlalchemy_connection(conn: Any) -> Connection:
     """The SQLAlchemy Connection of `conn` (for what needs the real thing: Alembic,
     `sqlalchemy.inspect`)."""
-    if isinstance(conn, ThreadConnection):
+    if isinstance(conn, PooledConnection):
         return conn.sqlalchemy
     return cast("Connection", conn)
 
 
 class _Unclosable:
-    """A thread's driver connection lent to SQLAlchemy, which must not close it (its
-    ThreadConnection does)."""
+    """A pooled driver connection lent to SQLAlchemy, which must not close it (its
+    PooledConnection does)."""
 
     def __init__(self, driver: sqlite3.Connection) -> None:
         object.__setattr__(self, "_driver", driver)
@@ -281,12 +314,10 @@ def sqlite_memory_engine() -> Engine:
     return engine
 
 
-def sqlite_file_engine(path: str, own: ThreadConnections) -> Engine:
-    """The engine of a SQLite file. Its connections are the threads' own (lent while a
-    ThreadConnection adopts one) or, for a transaction inside another on one thread and
-    for callers of `Database.engine`, new ones set up like them. No pool: each thread
-    keeps its own connection, so a bounded pool would run dry in a server with many
-    threads."""
+def sqlite_file_engine(path: str, own: SqliteConnections) -> Engine:
+    """The engine of a SQLite file. Its connections are the pooled ones (lent while a
+    PooledConnection adopts one) or, for callers of `Database.engine`, new ones set up
+    like them. No pool of SQLAlchemy's: SqliteConnections is the pool."""
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
 
