@@ -651,3 +651,20 @@ def test_a_command_task_in_a_pipeline_is_a_node() -> None:
     assert spec.node_map["count"].task == "shell.count"
     assert spec.node_map["count"].args == {"path": {"$output": "load", "path": ["path"]}}
     assert spec.tasks["shell.count"].kind == "command"
+
+
+def test_sources_are_relative_to_the_directory_the_pipeline_is_traced_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each node's source file is made relative once per file and working directory: a
+    change of directory between two tracings gives each its own."""
+    from headwater.authoring.tracing import relative_path
+
+    here = str(Path(__file__).resolve())
+    monkeypatch.chdir(Path(here).parent)
+    inside = relative_path(here)
+    monkeypatch.chdir(tmp_path)
+    outside = relative_path(here)
+    monkeypatch.chdir(Path(here).parent)
+
+    assert (inside, outside, relative_path(here)) == (Path(here).name, here, Path(here).name)

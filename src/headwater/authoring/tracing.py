@@ -116,7 +116,7 @@ class Builder:
     ) -> OutputRef:
         definition = task.definition
         known = self.tasks.get(definition.name)
-        if known is not None and known != definition:
+        if known is not None and known is not definition and known != definition:
             self.problems.append(Problem(str(source), "", f"two tasks are named {task.name!r}"))
         self.tasks[definition.name] = definition
         nid = self.new_id(node_id or task.short_name, node_id is not None, source)
@@ -183,18 +183,29 @@ def to_spec_value(value: Any, source: Source, path: str, problems: list[Problem]
         return None
 
 
+_HERE = os.path.dirname(__file__)
+
+
 def caller_source(depth: int = 2) -> Source:
     """The first frame outside headwater's own authoring code, as a Source."""
     frame = sys._getframe(depth)
-    here = os.path.dirname(__file__)
-    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == here:
+    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == _HERE:
         frame = frame.f_back
     return Source(file=relative_path(frame.f_code.co_filename), line=frame.f_lineno)
 
 
+_RELATIVE: dict[tuple[str, str], str] = {}  # (path, working directory) -> relative_path
+
+
 def relative_path(path: str) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
+    """`path` relative to the working directory, if inside it (each node of a pipeline
+    asks for its file's: kept per file and directory, ~10 µs each)."""
+    key = (path, os.getcwd())
+    found = _RELATIVE.get(key)
+    if found is None:
+        try:
+            rel = os.path.relpath(path)
+        except ValueError:
+            rel = path
+        found = _RELATIVE[key] = path if rel.startswith("..") else rel
+    return found
