@@ -2,17 +2,20 @@
 then ``HEADWATER_*`` environment variables, then command-line flags.
 
 Imports only the standard library (and `headwater.domain.records`), so every layer may
-use it.
+use it. Paths are strings (os.path): pathlib, with urllib.parse and ipaddress, would be
+~9 % of the instructions of a one-task `headwater run`.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.domain.records import FrozenRecord
 from headwater.errors import ConfigError
+
+if TYPE_CHECKING:
+    from os import PathLike
 
 STATE_DIR = ".headwater"
 EXECUTORS = ("inline", "process")
@@ -43,7 +46,7 @@ class Settings(FrozenRecord):
         "cors_origins",
     )
     __slots__ = __match_args__
-    project_dir: Path  # default: the current directory
+    project_dir: str  # absolute; default: the current directory
     database_url: str  # default: sqlite file in the project's .headwater folder
     artifacts: str  # default: the project's .headwater/artifacts folder
     pipelines_package: str
@@ -70,7 +73,7 @@ class Settings(FrozenRecord):
 
     def __init__(
         self,
-        project_dir: Path | None = None,
+        project_dir: str | PathLike[str] | None = None,
         database_url: str = "",
         artifacts: str = "",
         pipelines_package: str = "pipelines",
@@ -90,7 +93,7 @@ class Settings(FrozenRecord):
         cors_origins: str = "",
     ) -> None:
         self._set(
-            project_dir=Path.cwd() if project_dir is None else project_dir,
+            project_dir=os.getcwd() if project_dir is None else os.fspath(project_dir),
             database_url=database_url,
             artifacts=artifacts,
             pipelines_package=pipelines_package,
@@ -113,10 +116,10 @@ class Settings(FrozenRecord):
 
     def _check(self) -> None:
         if not self.database_url:
-            db = self.project_dir / STATE_DIR / "headwater.db"
+            db = os.path.join(self.project_dir, STATE_DIR, "headwater.db")
             self._set(database_url=f"sqlite:///{db}")
         if not self.artifacts:
-            self._set(artifacts=str(self.project_dir / STATE_DIR / "artifacts"))
+            self._set(artifacts=os.path.join(self.project_dir, STATE_DIR, "artifacts"))
         if self.default_executor not in EXECUTORS:
             raise ConfigError(
                 f"default_executor must be one of {', '.join(EXECUTORS)}, "
@@ -142,9 +145,9 @@ _ENV = {
 }
 
 
-def load_settings(project_dir: str | Path | None = None, **overrides: Any) -> Settings:
+def load_settings(project_dir: str | PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Settings for the project at `project_dir` (default: the current directory)."""
-    root = Path(project_dir or os.environ.get("HEADWATER_PROJECT") or Path.cwd()).resolve()
+    root = os.path.realpath(project_dir or os.environ.get("HEADWATER_PROJECT") or os.getcwd())
     values: dict[str, Any] = {}
     values.update(_file_values(root))
     for name, var in _ENV.items():
@@ -154,12 +157,12 @@ def load_settings(project_dir: str | Path | None = None, **overrides: Any) -> Se
     return _build(root, values)
 
 
-def _file_values(root: Path) -> dict[str, Any]:
-    own = root / "headwater.toml"
-    if own.exists():
+def _file_values(root: str) -> dict[str, Any]:
+    own = os.path.join(root, "headwater.toml")
+    if os.path.exists(own):
         return _read_toml(own)
-    pyproject = root / "pyproject.toml"
-    if pyproject.exists():
+    pyproject = os.path.join(root, "pyproject.toml")
+    if os.path.exists(pyproject):
         data = _read_toml(pyproject)
         table = data.get("tool", {}).get("headwater", {})
         if not isinstance(table, dict):
@@ -168,17 +171,17 @@ def _file_values(root: Path) -> dict[str, Any]:
     return {}
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: str) -> dict[str, Any]:
     import tomllib  # only a project with a settings file needs it
 
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def _build(root: Path, values: dict[str, Any]) -> Settings:
+def _build(root: str, values: dict[str, Any]) -> Settings:
     types = Settings.__annotations__
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
@@ -190,7 +193,7 @@ def _build(root: Path, values: dict[str, Any]) -> Settings:
         except ValueError:
             raise ConfigError(f"setting {name}: {value!r} is not a {types[key]}") from None
     if kwargs.get("artifacts") and "://" not in kwargs["artifacts"]:
-        kwargs["artifacts"] = str((root / kwargs["artifacts"]).resolve())
+        kwargs["artifacts"] = os.path.realpath(os.path.join(root, kwargs["artifacts"]))
     return Settings(project_dir=root, **kwargs)
 
 

@@ -11,11 +11,15 @@ artifact folder when the attempt succeeds, and are discarded if it fails.
 
 from __future__ import annotations
 
+import os
 from contextvars import ContextVar, Token
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwater.domain.records import FrozenRecord
 from headwater.errors import HeadwaterError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class TaskContext(FrozenRecord):
@@ -36,7 +40,7 @@ class TaskContext(FrozenRecord):
     node_id: str
     map_index: int  # -1 unless this task run is one element of a .map
     attempt: int
-    staging_path: Path  # output_dir, before anything asked for it
+    staging_path: str  # output_dir, before anything asked for it
     artifact_root: str  # where output_dir's files are stored once the attempt succeeds
 
     def __init__(
@@ -46,7 +50,7 @@ class TaskContext(FrozenRecord):
         node_id: str,
         map_index: int,
         attempt: int,
-        staging_path: Path,
+        staging_path: str,
         artifact_root: str,
     ) -> None:
         self._set(
@@ -62,8 +66,10 @@ class TaskContext(FrozenRecord):
     @property
     def output_dir(self) -> Path:
         """The folder whose files are kept with the output (created on first use)."""
-        self.staging_path.mkdir(parents=True, exist_ok=True)
-        return self.staging_path
+        from pathlib import Path  # loaded by tasks that write files, not by every run
+
+        os.makedirs(self.staging_path, exist_ok=True)
+        return Path(self.staging_path)
 
     def artifact_uri(self, name: str) -> str:
         """The path or URL file `name` of `output_dir` will have once stored."""

@@ -13,9 +13,9 @@ It is meant for a user's own tests:
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from headwater.authoring.registry import PipelineLike, Registry, current_registry
@@ -103,7 +103,7 @@ def run(pipeline: PipelineLike | str, /, **args: Any) -> RunResult:
 
     with tempfile.TemporaryDirectory(prefix="headwater-") as tmp:
         settings = Settings(
-            project_dir=Path(tmp), database_url="sqlite://", artifacts=str(Path(tmp) / "artifacts")
+            project_dir=tmp, database_url="sqlite://", artifacts=os.path.join(tmp, "artifacts")
         )
         svc = open_services(settings)
         try:

@@ -23,18 +23,23 @@ NOT_IMPORTED = [
     "copy",  # only for a mutable default of a parameter
     "dataclasses",  # imports inspect: records are plain classes (domain.records)
     "dis",
+    "fnmatch",  # by pathlib
     "hashlib",
     "inspect",  # authoring.functions reads plain functions; pkgutil's walk imported it
+    "ipaddress",  # by urllib.parse
     "linecache",  # with tokenize, by traceback
     # Loaded when a line is first logged (headwater.logs) or a task's module loads it.
     "logging",
     "lzma",  # by shutil
+    # Paths are strings (os.path); TaskContext.output_dir makes its Path when asked for.
+    "pathlib",
     "pkgutil",  # the project's modules are listed by authoring.project
     "random",  # only for a retry's jitter (and by tempfile)
     "shutil",  # only to remove folders a task wrote files into
     "tempfile",  # the staging folder is made with os.mkdir
     "tokenize",
     "traceback",  # only to format a failure
+    "urllib.parse",  # only for artifact stores given as URLs
     "croniter",  # only when a cron schedule is evaluated
     "fastapi",
     "fsspec",  # only for artifact stores that are not local folders
@@ -70,6 +75,7 @@ NOT_IMPORTED = [
     "headwater.domain.triggers",
     "headwater.scheduler",
     "headwater.store.backfills",  # only when a run of a backfill ends
+    "headwater.store.expiry",  # only to end a run that has not started (expiry)
     "headwater.store.notifications",  # a run's end writes the outbox (store.outbox) only
     "headwater.web",
 ]

@@ -172,12 +172,13 @@ def test_recommit_replaces_content_and_drops_stale_files(store: ArtifactStore) -
 
 def test_staged_files_keep_their_subfolders(store: ArtifactStore) -> None:
     prefix = store.prefix("sales", "report", "cd34")
-    with store.staging_dir() as staged:
+    with store.staging_dir() as staging:
+        staged = Path(staging)  # a local folder's name
         staged.mkdir()
         (staged / "clean.csv").write_bytes(b"id\n1\n")
         (staged / "reports").mkdir()
         (staged / "reports" / "a.txt").write_bytes(b"all good")
-        store.commit(prefix, {"output.json": OUTPUT}, staged_dir=staged)
+        store.commit(prefix, {"output.json": OUTPUT}, staged_dir=staging)
     assert not staged.exists()
 
     assert [(i.name, i.size) for i in store.list(prefix)] == [
@@ -193,8 +194,8 @@ def test_staging_dirs_are_fresh_and_separate(store: ArtifactStore) -> None:
     with store.staging_dir() as first, store.staging_dir() as second:
         assert first != second
         # Not created until a task writes a file (most never do).
-        assert not first.exists()
-        assert not second.exists()
+        assert not os.path.exists(first)
+        assert not os.path.exists(second)
 
 
 def test_a_staging_dir_nobody_created_commits_only_the_given_files(store: ArtifactStore) -> None:
@@ -205,7 +206,8 @@ def test_a_staging_dir_nobody_created_commits_only_the_given_files(store: Artifa
 
 
 def test_closing_the_store_removes_its_staging_folders(store: ArtifactStore) -> None:
-    with store.staging_dir() as staged:
+    with store.staging_dir() as staging:
+        staged = Path(staging)
         staged.mkdir()
         (staged / "left.txt").write_bytes(b"x")
         store.close()
@@ -241,7 +243,7 @@ def test_logs_are_readable_in_byte_ranges_before_and_after_publishing(
     store: ArtifactStore,
 ) -> None:
     prefix = store.prefix("sales", "clean", "ab12")
-    log_dir = store.log_dir(prefix, LABEL)
+    log_dir = Path(store.log_dir(prefix, LABEL))  # a local folder's name
     log_dir.mkdir(parents=True)  # by the attempt's first write
     (log_dir / "combined.log").write_bytes(b"0123456789")
 
@@ -260,7 +262,7 @@ def test_logs_are_readable_in_byte_ranges_before_and_after_publishing(
 
 def test_logs_live_beside_outputs_and_survive_the_commit(store: ArtifactStore) -> None:
     prefix = store.prefix("sales", "clean", "ab12")
-    log_dir = store.log_dir(prefix, LABEL)
+    log_dir = Path(store.log_dir(prefix, LABEL))  # a local folder's name
     log_dir.mkdir(parents=True)
     (log_dir / "combined.log").write_bytes(b"started\n")
     store.publish_logs(prefix, LABEL)
@@ -312,8 +314,8 @@ def test_local_commit_leaves_no_temp_files(tmp_path: Path, monkeypatch: pytest.M
     store = LocalArtifactStore(tmp_path)
     prefix = store.prefix("sales", "clean", "ab12")
     with store.staging_dir() as staged:
-        (staged / "sub").mkdir(parents=True)
-        (staged / "sub" / "part.csv").write_bytes(b"x")
+        (Path(staged) / "sub").mkdir(parents=True)
+        (Path(staged) / "sub" / "part.csv").write_bytes(b"x")
         store.commit(prefix, {"output.json": OUTPUT}, staged_dir=staged)
     store.commit(prefix, {"output.json": b"again"})
     assert _all_files(tmp_path) == {
@@ -334,7 +336,7 @@ def test_local_log_dir_is_inside_the_store(tmp_path: Path) -> None:
     store = LocalArtifactStore(tmp_path)
     prefix = store.prefix("sales", "clean", "ab12")
 
-    assert store.log_dir(prefix, LABEL) == tmp_path / "sales/clean/ab12/attempts" / LABEL
+    assert store.log_dir(prefix, LABEL) == str(tmp_path / "sales/clean/ab12/attempts" / LABEL)
 
 
 def test_open_artifact_store_picks_the_backend(tmp_path: Path) -> None:
@@ -370,7 +372,7 @@ def test_local_store_does_not_import_fsspec(tmp_path: Path) -> None:
 def test_sizes_and_ranges_of_files_and_growing_logs(store: ArtifactStore) -> None:
     prefix = store.prefix("sales", "clean", "ab12")
     store.commit(prefix, {"output.json": OUTPUT})
-    log_dir = store.log_dir(prefix, LABEL)
+    log_dir = Path(store.log_dir(prefix, LABEL))  # a local folder's name
     log_dir.mkdir(parents=True)  # by the attempt's first write
     (log_dir / "stdout.log").write_bytes(b"one\n")
 

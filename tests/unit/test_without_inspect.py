@@ -161,17 +161,17 @@ def test_frozen_records_behave_as_frozen_dataclasses(tmp_path: Path) -> None:
     assert pickle.loads(pickle.dumps(settings)) == settings
     assert copy.deepcopy(settings) == settings
     assert settings.with_(concurrency=3).concurrency == 3
-    assert repr(settings).startswith(f"Settings(project_dir={tmp_path!r}, database_url=")
+    assert repr(settings).startswith(f"Settings(project_dir={str(tmp_path)!r}, database_url=")
     with pytest.raises(AttributeError):
         settings.concurrency = 5  # type: ignore[misc]
     assert weakref.ref(settings)() is settings
-    ctx = TaskContext("r", "p", "n", -1, 1, tmp_path / "out", "/a")
+    ctx = TaskContext("r", "p", "n", -1, 1, str(tmp_path / "out"), "/a")
     match ctx:
         case TaskContext(run_id, pipeline):
             assert (run_id, pipeline) == ("r", "p")
     assert repr(ctx) == (
         f"TaskContext(run_id='r', pipeline='p', node_id='n', map_index=-1, attempt=1, "
-        f"staging_path={tmp_path / 'out'!r}, artifact_root='/a')"
+        f"staging_path={str(tmp_path / 'out')!r}, artifact_root='/a')"
     )
 
 

@@ -34,7 +34,7 @@ def load_secret(settings: Settings | None) -> bytes:
         return secrets.token_bytes(SECRET_BYTES)
     if settings.api_secret:
         return settings.api_secret.encode()
-    return _stored_secret(settings.project_dir / STATE_DIR / SECRET_FILE)
+    return _stored_secret(Path(settings.project_dir, STATE_DIR, SECRET_FILE))
 
 
 def _stored_secret(path: Path) -> bytes:

@@ -7,8 +7,9 @@ Layout, the same on local disk and on fsspec URLs (s3://, memory://, file://)::
         attempts/<label>/...     logs of each attempt
         _COMPLETE                written last by a commit; only it makes the prefix complete
 
-A plain path or file:// URL gets :class:`LocalArtifactStore` (os and pathlib, no fsspec
-import on the hot path); any other URL gets :class:`FsspecArtifactStore`.
+A plain path or file:// URL gets :class:`LocalArtifactStore` (os only: no fsspec, nor
+urllib.parse for a plain path, on the hot path); any other URL gets
+:class:`FsspecArtifactStore`.
 
 May import: ``headwater.domain``, ``headwater.errors`` (and fsspec, lazily).
 """
@@ -16,7 +17,6 @@ May import: ``headwater.domain``, ``headwater.errors`` (and fsspec, lazily).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from headwater.artifacts.base import ArtifactInfo, ArtifactStore
 from headwater.artifacts.local import LocalArtifactStore
@@ -37,6 +37,8 @@ def open_artifact_store(url: str) -> ArtifactStore:
     """The artifact store for a path or URL (``/srv/artifacts``, ``file:///srv/a``, ``s3://b``)."""
     if "://" not in url:
         return LocalArtifactStore(url)
+    from urllib.parse import urlsplit  # with ipaddress: ~2 ms, for URLs only
+
     parts = urlsplit(url)
     if parts.scheme != "file":
         from headwater.artifacts.remote import FsspecArtifactStore

@@ -20,11 +20,14 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwater.domain.canonical import sha256_of_bytes
 from headwater.domain.records import NamedTuple
 from headwater.errors import NotFound
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MARKER_NAME = "_COMPLETE"
 OUTPUT_NAME = "output.json"
@@ -59,20 +62,20 @@ def check_name(name: str) -> None:
         raise ValueError(f"file name {name!r} is reserved for the artifact store")
 
 
-def read_local_range(path: Path, start: int, end: int | None, uri: str) -> bytes:
+def read_local_range(path: str | Path, start: int, end: int | None, uri: str) -> bytes:
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             f.seek(start)
             return f.read() if end is None else f.read(max(0, end - start))
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise NotFound(f"no artifact at {uri}") from None
 
 
-def local_size(path: Path, uri: str) -> int:
+def local_size(path: str | Path, uri: str) -> int:
     try:
-        if not path.is_file():
+        if not os.path.isfile(path):
             raise FileNotFoundError(path)
-        return path.stat().st_size
+        return os.stat(path).st_size
     except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"no artifact at {uri}") from None
 
@@ -94,7 +97,7 @@ def _sha256_of(source: bytes | Path) -> str:
     return digest.hexdigest()
 
 
-def _make_staging_root() -> Path:
+def _make_staging_root() -> str:
     # What tempfile.mkdtemp does (a new folder, mode 0700, in the temporary directory),
     # without importing tempfile, which loads shutil and random: every `headwater run`
     # makes one. Where tempfile is loaded already (its folder may have been set), or on
@@ -112,13 +115,13 @@ def _make_staging_root() -> Path:
                 continue
             except OSError:
                 break
-            return Path(path)
+            return path
     import tempfile
 
-    return Path(tempfile.mkdtemp(prefix="headwater-stage-"))
+    return tempfile.mkdtemp(prefix="headwater-stage-")
 
 
-def _remove_staging_root(path: Path) -> None:
+def _remove_staging_root(path: str) -> None:
     try:
         os.rmdir(path)  # the usual case: no task wrote files
     except OSError:
@@ -127,14 +130,17 @@ def _remove_staging_root(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def collect_sources(files: Mapping[str, bytes], staged_dir: Path | None) -> dict[str, bytes | Path]:
+def collect_sources(files: Mapping[str, bytes], staged_dir: str | None) -> dict[str, bytes | Path]:
     """Every file a commit writes, by relative name: given bytes plus the staged folder."""
     sources: dict[str, bytes | Path] = dict(files)
-    if staged_dir is not None and staged_dir.is_dir():
-        for path in sorted(staged_dir.rglob("*")):
+    if staged_dir is not None and os.path.isdir(staged_dir):
+        from pathlib import Path  # only when the task wrote files
+
+        staged = Path(staged_dir)
+        for path in sorted(staged.rglob("*")):
             if not path.is_file():
                 continue
-            name = path.relative_to(staged_dir).as_posix()
+            name = path.relative_to(staged).as_posix()
             if name in sources:
                 raise ValueError(f"{name!r} is both given as bytes and staged")
             sources[name] = path
@@ -195,7 +201,7 @@ class ArtifactStore(ABC):
         return manifest_is_whole(raw)
 
     def commit(
-        self, prefix: str, files: Mapping[str, bytes], staged_dir: Path | None = None
+        self, prefix: str, files: Mapping[str, bytes], staged_dir: str | None = None
     ) -> None:
         """Store ``files`` and everything under ``staged_dir``, replacing an earlier commit."""
         self._check_prefix(prefix)
@@ -271,7 +277,7 @@ class ArtifactStore(ABC):
         return None
 
     @contextmanager
-    def staging_dir(self) -> Iterator[Path]:
+    def staging_dir(self) -> Iterator[str]:
         """A fresh local path for a task to write output files into, removed on exit.
         It is not created: most tasks write no files, and whoever writes creates it
         (`TaskContext.output_dir` does on first use)."""
@@ -279,17 +285,17 @@ class ArtifactStore(ABC):
             if self._staging_root is None:
                 self._staging_root = _make_staging_root()
             root = self._staging_root
-        path = root / str(next(_STAGING_NUMBERS))  # unique in this process's staging root
+        path = os.path.join(root, str(next(_STAGING_NUMBERS)))  # unique in this process's root
         try:
             yield path
         finally:
-            if path.exists():
+            if os.path.exists(path):
                 import shutil  # only when the task wrote files
 
                 shutil.rmtree(path, ignore_errors=True)
 
     @abstractmethod
-    def log_dir(self, prefix: str, label: str) -> Path:
+    def log_dir(self, prefix: str, label: str) -> str:
         """The local folder where the attempt ``label`` writes its logs while it runs
         (created by the first write)."""
 
@@ -317,7 +323,7 @@ class ArtifactStore(ABC):
         self._remove_file(prefix, MARKER_NAME)
         self._remove_tree(prefix)
 
-    _staging_root: Path | None = None
+    _staging_root: str | None = None
     _staging_lock = threading.Lock()
 
     def close(self) -> None:

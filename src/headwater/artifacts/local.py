@@ -1,4 +1,4 @@
-"""The artifact store on a local folder, with os and pathlib only.
+"""The artifact store on a local folder, with os only (pathlib for files tasks wrote).
 
 This is on the path of every task run, so it does not import fsspec (slow to import).
 Into a key's new folder, files are written straight to their names (nobody counts them
@@ -15,8 +15,7 @@ import contextlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from headwater.artifacts.base import (
     ATTEMPTS_DIR,
@@ -27,6 +26,9 @@ from headwater.artifacts.base import (
     manifest_is_whole,
     read_local_range,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _FILE_MODE = 0o666  # narrowed by the umask, like any file a program creates
 _IMPORT_TOKEN = os.urandom(4).hex()  # with the pid: this process, though pids are reused
@@ -45,24 +47,23 @@ class LocalArtifactStore(ArtifactStore):
     def __init__(self, root: str | Path) -> None:
         self.root = str(root)
         # Absolute now, because tasks may change the working directory later.
-        self._base = Path(root).absolute()
-        self._root = str(self._base)  # the same, for os.path on the per-task path
+        self._root = os.path.abspath(root)
 
     def uri(self, prefix: str, name: str) -> str:
         self._check_prefix(prefix)
-        return str(self._path(prefix, name))
+        # Without a trailing "/" for the prefix itself (name ""), as a Path spells it.
+        return self._path(prefix, name) if name else os.path.join(self._root, prefix)
 
-    def log_dir(self, prefix: str, label: str) -> Path:
+    def log_dir(self, prefix: str, label: str) -> str:
         self._check_log(prefix, label)
-        # One Path made from a joined string: `/` parses each part again (per attempt).
-        return Path(os.path.join(self._root, prefix, ATTEMPTS_DIR, label))
+        return os.path.join(self._root, prefix, ATTEMPTS_DIR, label)
 
     def publish_logs(self, prefix: str, label: str) -> None:
         # Logs are written straight into the store; there is nothing to upload.
         self._check_log(prefix, label)
 
-    def _path(self, prefix: str, name: str) -> Path:
-        return Path(os.path.join(self._root, prefix, name))
+    def _path(self, prefix: str, name: str) -> str:
+        return os.path.join(self._root, prefix, name)
 
     def _claim_new_prefix(self, prefix: str, sources: Mapping[str, bytes | Path]) -> bool:
         top = os.path.join(self._root, prefix)
@@ -111,11 +112,11 @@ class LocalArtifactStore(ArtifactStore):
 
     def _read_range(self, prefix: str, name: str, start: int, end: int | None) -> bytes:
         path = self._path(prefix, name)
-        return read_local_range(path, start, end, str(path))
+        return read_local_range(path, start, end, path)
 
     def _file_size(self, prefix: str, name: str) -> int:
         path = self._path(prefix, name)
-        return local_size(path, str(path))
+        return local_size(path, path)
 
     def _prepare_dirs(self, prefix: str, names: Iterable[str]) -> None:
         top = os.path.join(self._root, prefix)
@@ -153,24 +154,26 @@ class LocalArtifactStore(ArtifactStore):
             raise
 
     def _remove_file(self, prefix: str, name: str) -> None:
-        self._path(prefix, name).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(prefix, name))
 
     def _remove_tree(self, prefix: str) -> None:
         import shutil  # forced re-runs and clean-up only
 
-        shutil.rmtree(self._base / prefix, ignore_errors=True)
+        shutil.rmtree(os.path.join(self._root, prefix), ignore_errors=True)
 
     def _list_files(self, prefix: str) -> builtins.list[tuple[str, int]]:
-        top = self._base / prefix
+        top = os.path.join(self._root, prefix)
         found: builtins.list[tuple[str, int]] = []
         for folder, _, filenames in os.walk(top):
+            # "/"-separated relative names (os.sep is "/" where headwater runs).
+            inside = os.path.relpath(folder, top).replace(os.sep, "/")
             for filename in filenames:
                 if filename.startswith(TEMP_PREFIX):
                     continue
-                path = Path(folder, filename)
                 try:
-                    size = path.stat().st_size
+                    size = os.stat(os.path.join(folder, filename)).st_size
                 except FileNotFoundError:  # removed by a concurrent commit since the walk
                     continue
-                found.append((path.relative_to(top).as_posix(), size))
+                found.append((filename if inside == "." else f"{inside}/{filename}", size))
         return found

@@ -42,9 +42,9 @@ class FsspecArtifactStore(ArtifactStore):
         self._check_prefix(prefix)
         return f"{self.root.rstrip('/')}/{prefix}/{name}"
 
-    def log_dir(self, prefix: str, label: str) -> Path:
+    def log_dir(self, prefix: str, label: str) -> str:
         self._check_log(prefix, label)
-        return self._spool_dir(prefix, label)
+        return str(self._spool_dir(prefix, label))
 
     def publish_logs(self, prefix: str, label: str) -> None:
         self._check_log(prefix, label)

@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from headwater.authoring import tracing
@@ -138,7 +137,7 @@ class CommandFailed(Exception):
 
 
 def command_env(
-    task: TaskDef, arguments: Mapping[str, Any], output_dir: Path | None
+    task: TaskDef, arguments: Mapping[str, Any], output_dir: str | None
 ) -> dict[str, str]:
     env = dict(os.environ)
     env.update(task.env)

@@ -12,13 +12,16 @@ import importlib.machinery
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwater.authoring import RECIPE_SUFFIXES
 from headwater.authoring.registry import Registry, use_registry
 from headwater.config import Settings
 from headwater.domain.records import NamedTuple
 from headwater.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class LoadError(NamedTuple):
@@ -43,7 +46,7 @@ class Project:
         self.errors = [] if errors is None else errors
 
     @property
-    def root(self) -> Path:
+    def root(self) -> str:
         return self.settings.project_dir
 
 
@@ -52,12 +55,12 @@ def load_project(settings: Settings) -> Project:
     project = Project(settings, Registry())
     root = settings.project_dir
     package = settings.pipelines_package
-    package_dir = root / package.replace(".", "/")
-    if not package_dir.is_dir():
+    package_dir = os.path.join(root, *package.split("."))
+    if not os.path.isdir(package_dir):
         return project
     _forget_modules(package)
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+    if root not in sys.path:
+        sys.path.insert(0, root)
     with use_registry(project.registry):
         for module in _module_names(package, package_dir):
             try:
@@ -77,21 +80,24 @@ def load_project(settings: Settings) -> Project:
     return project
 
 
-def _recipe_files(package_dir: Path) -> list[Path]:
-    """The recipe files under `package_dir`, sorted, as `sorted(package_dir.rglob("*"))`
+def _recipe_files(package_dir: str) -> list[Path]:
+    """The recipe files under `package_dir`, sorted, as `sorted(Path(package_dir).rglob("*"))`
     filtered by suffix would give them (folders reached through a symbolic link are not
     entered) without the pattern pathlib compiles for "*" and its selectors."""
     found = []
     for folder, folders, files in os.walk(package_dir):
         for name in (*folders, *files):
-            if name.endswith(RECIPE_SUFFIXES) and (path := Path(folder, name)).suffix:
-                found.append(path)
+            if name.endswith(RECIPE_SUFFIXES):
+                from pathlib import Path  # only a project with recipe files loads it
+
+                if (path := Path(folder, name)).suffix:
+                    found.append(path)
     return sorted(found)
 
 
-def _module_names(package: str, package_dir: Path) -> list[str]:
-    names = [package] if (package_dir / "__init__.py").exists() else []
-    names.extend(_walk_packages([str(package_dir)], package + "."))
+def _module_names(package: str, package_dir: str) -> list[str]:
+    names = [package] if os.path.exists(os.path.join(package_dir, "__init__.py")) else []
+    names.extend(_walk_packages([package_dir], package + "."))
     return names
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headwater.domain.problems import Problem
 from headwater.errors import ValidationError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from headwater.services.runs import StartControls
 
 
@@ -32,7 +33,8 @@ def parse_params(items: list[str], params_file: Path | None) -> dict[str, Any]:
     args: dict[str, Any] = {}
     if params_file is not None:
         try:
-            loaded = json.loads(params_file.read_text(encoding="utf-8"))
+            with open(params_file, encoding="utf-8") as handle:
+                loaded = json.loads(handle.read())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValidationError([Problem(str(params_file), "", str(exc))]) from None
         if not isinstance(loaded, dict):

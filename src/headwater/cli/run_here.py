@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import gc
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.cli.errors import EXIT_FAILED, handled
 from headwater.cli.shared import capture_task_logging, find_pipeline, open_project, read_settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Option spellings -> (parameter, kind): "flag" takes no value, "many" repeats into a
 # list, "int" / "path" / "text" take one value.
@@ -94,6 +96,8 @@ def parse(argv: list[str]) -> dict[str, Any] | None:
         elif kind == "path":
             if not value:
                 return None
+            from pathlib import Path  # only for -C and --params-file, as click makes them
+
             found[parameter] = Path(value)
         else:
             found[parameter] = value
@@ -101,6 +105,8 @@ def parse(argv: list[str]) -> dict[str, Any] | None:
         return None
     found["pipeline"] = positional[0]
     if found["project"] is None and os.environ.get(PROJECT_ENV):
+        from pathlib import Path
+
         found["project"] = Path(os.environ[PROJECT_ENV])
     return found
 

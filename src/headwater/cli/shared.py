@@ -3,11 +3,13 @@ in it. Free of typer, like `headwater.cli.run_here` which uses it."""
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from headwater.authoring.project import Project
     from headwater.authoring.registry import PipelineLike
     from headwater.config import Settings
@@ -33,13 +35,14 @@ def find_pipeline(project: Project, name: str) -> PipelineLike:
     """A pipeline by name, or a recipe file given by path."""
     from headwater.authoring import RECIPE_SUFFIXES
 
-    path = Path(name)
-    if path.suffix in RECIPE_SUFFIXES and path.exists():
+    if os.path.splitext(name)[1] in RECIPE_SUFFIXES and os.path.exists(name):
+        from pathlib import Path
+
         from headwater.authoring.recipes import load_recipe
         from headwater.authoring.registry import use_registry
 
         with use_registry(project.registry):
-            return load_recipe(path, register=False)
+            return load_recipe(Path(name), register=False)
     return project.registry.get_pipeline(name)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from headwater.domain.records import NamedTuple
@@ -78,8 +77,8 @@ class AttemptContext:
     attempt: int
     task: TaskDef
     arguments: dict[str, Any]
-    log_dir: Path
-    output_dir: Path
+    log_dir: str  # a local folder, made by the first write
+    output_dir: str  # a local folder, not made yet
     artifact_root: str
     # Resolves a python task's callable; executors that run elsewhere only need names.
     load_callable: Callable[[TaskDef], Callable[[dict[str, Any]], Any]]
@@ -96,8 +95,8 @@ class AttemptContext:
         attempt: int,
         task: TaskDef,
         arguments: dict[str, Any],
-        log_dir: Path,
-        output_dir: Path,
+        log_dir: str,
+        output_dir: str,
         artifact_root: str,
         load_callable: Callable[[TaskDef], Callable[[dict[str, Any]], Any]],
         cancelled: CancelSignal | None = None,

@@ -8,11 +8,11 @@ the order written).
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
-from pathlib import Path
 from typing import IO, Any
 
 STREAMS = ("stdout", "stderr")
@@ -22,7 +22,7 @@ class AttemptLog:
     """Log files of one attempt, created (with their folder) on first write: most
     attempts print nothing, and skipping their folders saves a mkdir per task run."""
 
-    def __init__(self, log_dir: Path, on_first_write: Callable[[], object] | None = None) -> None:
+    def __init__(self, log_dir: str, on_first_write: Callable[[], object] | None = None) -> None:
         self.log_dir = log_dir
         self._files: dict[str, IO[bytes]] = {}
         self._lock = threading.Lock()
@@ -41,8 +41,9 @@ class AttemptLog:
                     if self._on_first_write is not None:
                         first, self._on_first_write = self._on_first_write, None
                         first()
-                    self.log_dir.mkdir(parents=True, exist_ok=True)
-                    handle = self._files[name] = (self.log_dir / f"{name}.log").open("ab")
+                    os.makedirs(self.log_dir, exist_ok=True)
+                    path = os.path.join(self.log_dir, f"{name}.log")
+                    handle = self._files[name] = open(path, "ab")  # noqa: SIM115 - kept open
                 handle.write(raw)
                 handle.flush()  # followers (`logs --follow`) read the file as it grows
 

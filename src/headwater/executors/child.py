@@ -40,7 +40,7 @@ def main(reference: str) -> int:
             env["HW_NODE_ID"],
             int(env["HW_MAP_INDEX"]),
             int(env["HW_ATTEMPT"]),
-            Path(env["HW_OUTPUT_DIR"]),
+            env["HW_OUTPUT_DIR"],
             env["HW_ARTIFACT_ROOT"],
         )
     )

@@ -17,7 +17,6 @@ from headwater.services.arguments import validate_run_args
 from headwater.services.context import Services
 from headwater.services.plans import Plan
 from headwater.services.progress import advance, start_next_queued
-from headwater.store import expiry as expiry_store
 from headwater.store import pipelines as pipeline_store
 from headwater.store import runs as run_store
 from headwater.store.pipelines import PipelineRow
@@ -357,8 +356,12 @@ def end_run(svc: Services, run_id: str, target: RunState, *, unless_started: boo
         run = run_store.get_run(conn, run_id)
         if run.state not in (RunState.RUNNING, RunState.QUEUED):
             return False
-        if unless_started and expiry_store.has_started(conn, run_id):
-            return False
+        if unless_started:
+            # Only expiry ends a run unless started: `headwater run` never loads this.
+            from headwater.store.expiry import has_started
+
+            if has_started(conn, run_id):
+                return False
         # Rows are locked in the order completions lock them (attempts, task runs,
         # then the run), so a cancel and a completion cannot deadlock on them.
         run_store.end_running_attempts(conn, run_id, AttemptState.CANCELLED, now)

@@ -12,13 +12,13 @@ SQLAlchemy engine is made only when something asks for it.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from headwater.errors import ConfigError, Contended, StoreUnavailable
@@ -395,7 +395,7 @@ def open_database(url: str, *, pool_size: int = 5) -> Database:
     if url.startswith("sqlite"):
         path = sqlite_path(url)
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             return Database(sqlite_file=path)
         db = Database(sqlite_memory_engine())
         _convert_driver_errors(db.engine)

@@ -12,7 +12,6 @@ Alembic's head, and the snapshot and the metadata equal to the migrations.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headwater.store.engine import Database
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 HEAD_REVISION = "0012"
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 _PG_MIGRATION_LOCK = 0x68656164  # advisory lock id: concurrent starters migrate one at a time
 _SQLITE_TABLES = Sql("SELECT name FROM sqlite_master WHERE type = 'table'")
 _REVISION = Sql("SELECT version_num FROM alembic_version")
@@ -168,7 +167,9 @@ def migrated_sqlite_schema() -> tuple[list[str], list[str]]:
     return statements, [name for kind, name, _ in rows if kind == "table"]
 
 
-def write_sqlite_snapshot(path: Path = Path(__file__).with_name("sqlite_schema.py")) -> None:
+def write_sqlite_snapshot(
+    path: str = os.path.join(os.path.dirname(__file__), "sqlite_schema.py"),
+) -> None:
     """Write store/sqlite_schema.py from the migrations (``make schema``)."""
     from headwater.store.sqlite_file import image as database_image
 
@@ -196,7 +197,8 @@ def write_sqlite_snapshot(path: Path = Path(__file__).with_name("sqlite_schema.p
         ")",
         "",
     ]
-    path.write_text("\n".join(lines))
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TypeVar
 
 from headwater.config import Settings
@@ -81,7 +81,7 @@ class _Finished(NamedTuple):
     prefix: str
     cache_key: str
     args_json: str
-    output_dir: Path
+    output_dir: str
     label: str
 
 
@@ -298,7 +298,7 @@ class AttemptRunner:
 
     def _succeed(self, held: Supervised, finished: _Finished, output_json: str) -> Pending:
         claim, prefix, label = held.claim, finished.prefix, finished.label
-        if inline_output(output_json) is not None and not finished.output_dir.exists():
+        if inline_output(output_json) is not None and not os.path.exists(finished.output_dir):
             # A small output and no files: the database keeps it (see services/outputs).
             kept = Success(output_json, finished.cache_key, finished.args_json, log_label=label)
             return Pending(claim, kept)
