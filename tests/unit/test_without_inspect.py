@@ -319,6 +319,21 @@ def test_named_tuples_are_made_without_the_compile_builtin(monkeypatch: Any) -> 
     assert repr(Triple(1, 2)) == "Triple(a=1, b=2, c=3)"
 
 
+@pytest.mark.parametrize("size", range(1, 15))
+def test_named_tuples_of_every_size_take_their_fields_as_collections_do(size: int) -> None:
+    """Up to 12 fields `__new__` is written out in records.py; beyond, it is evaluated."""
+    from headwater.domain.records import _namedtuple
+
+    fields = tuple(f"f{i}" for i in range(size))
+    ours = _namedtuple("Row", fields, [size], __name__)
+    theirs = collections.namedtuple("Row", fields, defaults=[size], module=__name__)
+    values = {name: index for index, name in enumerate(fields)}
+    assert ours(**values) == theirs(**values) == tuple(range(size))
+    assert ours(*range(size - 1)) == theirs(*range(size - 1))
+    assert ours.__new__.__code__.co_varnames == theirs.__new__.__code__.co_varnames
+    assert _type_error(ours, *range(size + 1)) == _type_error(theirs, *range(size + 1))
+
+
 @pytest.mark.parametrize(
     ("name", "fields"),
     [("Pair", ("class", "y")), ("Pair", ("x", "x")), ("1a", ("x",)), ("Pair", ("a b",))],

@@ -107,11 +107,34 @@ _PROHIBITED = frozenset(
     }
 )
 
-# `__new__` of a named tuple of n fields, compiled once per n; each class's is this code
-# with its field names (see `_namedtuple`). Made by `eval`, as collections does, not by
-# `compile`: the builtin's first call makes the ast module's ~120 node classes (~8 M
-# instructions, 5 % of a one-task `headwater run`), which evaluating a string does not.
-_NEW_CODES: dict[int, CodeType] = {}
+_tuple_new = tuple.__new__
+
+# `__new__` of a named tuple of n fields: each class's is one of these codes under its
+# field names (see `_namedtuple`). Written out up to 12 fields, where collections
+# evaluates a string for each class (~0.28 M instructions; a one-task `headwater run`
+# makes 28 named tuples of 11 sizes). A larger size is evaluated once: by `eval`, not by
+# `compile`, whose first call makes the ast module's ~120 node classes (~8 M instructions).
+_NEW_CODES: dict[int, CodeType] = {
+    new.__code__.co_argcount - 1: new.__code__
+    for new in (
+        lambda _cls, a: _tuple_new(_cls, (a,)),
+        lambda _cls, a, b: _tuple_new(_cls, (a, b)),
+        lambda _cls, a, b, c: _tuple_new(_cls, (a, b, c)),
+        lambda _cls, a, b, c, d: _tuple_new(_cls, (a, b, c, d)),
+        lambda _cls, a, b, c, d, e: _tuple_new(_cls, (a, b, c, d, e)),
+        lambda _cls, a, b, c, d, e, f: _tuple_new(_cls, (a, b, c, d, e, f)),
+        lambda _cls, a, b, c, d, e, f, g: _tuple_new(_cls, (a, b, c, d, e, f, g)),
+        lambda _cls, a, b, c, d, e, f, g, h: _tuple_new(_cls, (a, b, c, d, e, f, g, h)),
+        lambda _cls, a, b, c, d, e, f, g, h, i: _tuple_new(_cls, (a, b, c, d, e, f, g, h, i)),
+        lambda _cls, a, b, c, d, e, f, g, h, i, j: _tuple_new(_cls, (a, b, c, d, e, f, g, h, i, j)),
+        lambda _cls, a, b, c, d, e, f, g, h, i, j, k: _tuple_new(
+            _cls, (a, b, c, d, e, f, g, h, i, j, k)
+        ),
+        lambda _cls, a, b, c, d, e, f, g, h, i, j, k, m: _tuple_new(
+            _cls, (a, b, c, d, e, f, g, h, i, j, k, m)
+        ),
+    )
+}
 
 
 def _new_code(fields: tuple[str, ...]) -> CodeType:
