@@ -46,7 +46,7 @@ class Settings(FrozenRecord):
         "cors_origins",
     )
     __slots__ = __match_args__
-    project_dir: str  # absolute; default: the current directory
+    project_dir: str  # load_settings makes it absolute; default: the current directory
     database_url: str  # default: sqlite file in the project's .headwater folder
     artifacts: str  # default: the project's .headwater/artifacts folder
     pipelines_package: str

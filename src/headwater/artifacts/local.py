@@ -46,8 +46,10 @@ class LocalArtifactStore(ArtifactStore):
 
     def __init__(self, root: str | Path) -> None:
         self.root = str(root)
-        # Absolute now, because tasks may change the working directory later.
-        self._root = os.path.abspath(root)
+        # Absolute now, because tasks may change the working directory later; joined,
+        # not normalised (as Path.absolute(): a ".." after a symlink stays for the kernel).
+        root = str(root)
+        self._root = root if os.path.isabs(root) else os.path.join(os.getcwd(), root)
 
     def uri(self, prefix: str, name: str) -> str:
         self._check_prefix(prefix)

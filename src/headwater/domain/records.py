@@ -143,7 +143,8 @@ def _new_code(fields: tuple[str, ...]) -> CodeType:
         args = ", ".join(f"_{i}" for i in range(len(fields))) + ("," if len(fields) == 1 else "")
         lambda_ = eval(f"lambda _cls, {args}: _tuple_new(_cls, ({args}))", {"__builtins__": {}})
         code = _NEW_CODES[len(fields)] = lambda_.__code__
-    return code.replace(co_varnames=("_cls", *fields))
+    # Named as collections names its own: a traceback through it shows no line of ours.
+    return code.replace(co_varnames=("_cls", *fields), co_filename="<string>", co_firstlineno=1)
 
 
 def _namedtuple(name: str, fields: tuple[str, ...], defaults: list[Any], module: str) -> Any:
