@@ -131,7 +131,10 @@ def run_here(
     from headwater.services.context import open_services
 
     if not gc.isenabled():  # cli.main turned it off while headwater's modules loaded
-        gc.freeze()  # they live as long as the process: collections need not walk them
+        # They live as long as the process: collections, the interpreter's last one at
+        # exit included, need not walk them. Frozen before the project's modules load,
+        # so a user's objects never are. (On click's path cli.main froze them.)
+        gc.freeze()
         gc.enable()
     with handled():
         settings = read_settings(project, concurrency=concurrency)

@@ -21,9 +21,14 @@ def read_settings(project: Path | None, **overrides: Any) -> Settings:
     return load_settings(project, **overrides)
 
 
+_opened = False  # a project's modules were imported: a user's code has run
+
+
 def open_project(settings: Settings, *, quiet: bool = False) -> Project:
     from headwater.authoring.project import load_project
 
+    global _opened
+    _opened = True  # before its modules load: one that fails has run code too
     project = load_project(settings)
     if not quiet:
         for error in project.errors:
@@ -65,3 +70,8 @@ def _let_info_records_through() -> None:
             if handler.level == logging.NOTSET:
                 handler.setLevel(logging.WARNING)
         root.setLevel(logging.INFO)
+
+
+def opened_a_project() -> bool:
+    """Whether this process imported a project's modules (`open_project`)."""
+    return _opened
