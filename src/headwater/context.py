@@ -12,6 +12,7 @@ artifact folder when the attempt succeeds, and are discarded if it fails.
 from __future__ import annotations
 
 import os
+import stat
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
@@ -68,14 +69,34 @@ class TaskContext(FrozenRecord):
         """The folder whose files are kept with the output (created on first use)."""
         from pathlib import Path  # loaded by tasks that write files, not by every run
 
-        os.makedirs(self.staging_path, exist_ok=True)
-        return Path(self.staging_path)
+        return Path(make_staging_dir(self.staging_path))
 
     def artifact_uri(self, name: str) -> str:
         """The path or URL file `name` of `output_dir` will have once stored."""
         return f"{self.artifact_root.rstrip('/')}/{name}"
 
 
+def make_staging_dir(path: str) -> str:
+    """Create the staging folder `path` (`ArtifactStore.staging_dir`) unless it exists,
+    and its parent, the process's staging root, when no task has made that yet."""
+    _make_private_dir(os.path.dirname(path))
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _make_private_dir(path: str) -> None:
+    """A folder only this user may enter, as tempfile.mkdtemp makes them."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        # Made before, by this process: its random name was known only here. Anything
+        # else found there (a link, another user's folder) is not ours to write into.
+        found = os.lstat(path)
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != _UID:
+            raise
+
+
+_UID = os.getuid() if hasattr(os, "getuid") else 0
 _current: ContextVar[TaskContext | None] = ContextVar("headwater_task_context", default=None)
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from headwater.artifacts import (
     open_artifact_store,
 )
 from headwater.artifacts.base import MARKER_NAME, TEMP_PREFIX
+from headwater.context import make_staging_dir
 from headwater.errors import NotFound
 
 OUTPUT = b'{"rows": 3}'
@@ -174,7 +176,7 @@ def test_staged_files_keep_their_subfolders(store: ArtifactStore) -> None:
     prefix = store.prefix("sales", "report", "cd34")
     with store.staging_dir() as staging:
         staged = Path(staging)  # a local folder's name
-        staged.mkdir()
+        make_staging_dir(staging)
         (staged / "clean.csv").write_bytes(b"id\n1\n")
         (staged / "reports").mkdir()
         (staged / "reports" / "a.txt").write_bytes(b"all good")
@@ -208,11 +210,52 @@ def test_a_staging_dir_nobody_created_commits_only_the_given_files(store: Artifa
 def test_closing_the_store_removes_its_staging_folders(store: ArtifactStore) -> None:
     with store.staging_dir() as staging:
         staged = Path(staging)
-        staged.mkdir()
+        make_staging_dir(staging)
         (staged / "left.txt").write_bytes(b"x")
         store.close()
         assert not staged.exists()
         assert not staged.parent.exists()
+
+
+def test_tasks_that_write_no_files_make_no_staging_folder(
+    store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where tempfile has looked already
+    with store.staging_dir() as first, store.staging_dir() as second:
+        assert Path(first).parent == Path(second).parent
+        assert Path(first).parent.parent == temp
+        assert list(temp.iterdir()) == []
+    store.close()
+    assert list(temp.iterdir()) == []
+
+
+def test_the_staging_root_is_made_private_by_the_first_writer(store: ArtifactStore) -> None:
+    with store.staging_dir() as first, store.staging_dir() as second:
+        assert not Path(first).parent.exists()
+        assert make_staging_dir(first) == first
+        assert Path(first).is_dir()
+        assert Path(first).parent.stat().st_mode & 0o777 == 0o700
+        make_staging_dir(second)
+        make_staging_dir(second)  # again: it exists, as the root does
+        assert Path(second).is_dir()
+
+
+def test_a_staging_root_made_by_someone_else_is_refused(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with store.staging_dir() as staged:
+        Path(staged).parent.symlink_to(elsewhere)
+        try:
+            with pytest.raises(FileExistsError):
+                make_staging_dir(staged)
+        finally:
+            Path(staged).parent.unlink()
+    assert list(elsewhere.iterdir()) == []
 
 
 @pytest.mark.parametrize(

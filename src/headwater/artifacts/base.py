@@ -97,33 +97,37 @@ def _sha256_of(source: bytes | Path) -> str:
     return digest.hexdigest()
 
 
-def _make_staging_root() -> str:
-    # What tempfile.mkdtemp does (a new folder, mode 0700, in the temporary directory),
-    # without importing tempfile, which loads shutil and random: every `headwater run`
-    # makes one. Where tempfile is loaded already (its folder may have been set), or on
-    # any surprise, tempfile itself makes it.
+def _staging_root_path() -> str:
+    """A new name for this process's staging root, in the temporary directory. It is
+    made only when a task writes files (`headwater.context.make_staging_dir`), so a run
+    whose tasks write none (most) neither makes nor removes a folder: removing one costs
+    up to a disk flush on some file systems, at the end of every `headwater run`."""
+    # The temporary directory as tempfile finds it, without importing tempfile, which
+    # loads shutil and random. Where tempfile is loaded already (its folder may have
+    # been set), or where this folder would not do, tempfile itself finds it.
     parent = next(
         (os.environ[v] for v in ("TMPDIR", "TEMP", "TMP") if os.environ.get(v)),
         "/tmp",
     )
-    if os.name == "posix" and "tempfile" not in sys.modules and os.path.isabs(parent):
-        for _ in range(3):
-            path = os.path.join(parent, f"headwater-stage-{os.urandom(6).hex()}")
-            try:
-                os.mkdir(path, 0o700)
-            except FileExistsError:
-                continue
-            except OSError:
-                break
-            return path
-    import tempfile
+    usable = (
+        os.name == "posix"
+        and "tempfile" not in sys.modules
+        and os.path.isabs(parent)
+        and os.access(parent, os.W_OK | os.X_OK)
+    )
+    if not usable:
+        import tempfile
 
-    return tempfile.mkdtemp(prefix="headwater-stage-")
+        parent = tempfile.gettempdir()
+    # Random, and known only to this process until made: no other can make it first.
+    return os.path.join(parent, f"headwater-stage-{os.urandom(8).hex()}")
 
 
 def _remove_staging_root(path: str) -> None:
     try:
-        os.rmdir(path)  # the usual case: no task wrote files
+        os.rmdir(path)  # the usual case when one was made: every task's folder is gone
+    except FileNotFoundError:
+        pass  # no task wrote files
     except OSError:
         import shutil
 
@@ -279,11 +283,12 @@ class ArtifactStore(ABC):
     @contextmanager
     def staging_dir(self) -> Iterator[str]:
         """A fresh local path for a task to write output files into, removed on exit.
-        It is not created: most tasks write no files, and whoever writes creates it
-        (`TaskContext.output_dir` does on first use)."""
+        Neither it nor its parent (this store's staging root) is created: most tasks
+        write no files, and whoever writes creates both
+        (`headwater.context.make_staging_dir`, which `TaskContext.output_dir` calls)."""
         with self._staging_lock:
             if self._staging_root is None:
-                self._staging_root = _make_staging_root()
+                self._staging_root = _staging_root_path()
             root = self._staging_root
         path = os.path.join(root, str(next(_STAGING_NUMBERS)))  # unique in this process's root
         try:

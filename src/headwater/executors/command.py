@@ -8,9 +8,9 @@ Arguments arrive as ``HW_ARG_<NAME>`` environment variables and as JSON on stdin
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
+from headwater.context import make_staging_dir
 from headwater.executors.base import AttemptContext, Execution, Executor, Outcome
 
 
@@ -19,7 +19,7 @@ class _CommandExecution(Execution):
         assert ctx.task.command is not None
         self._output: list[Any] = []
         self._bad_output: list[str] = []
-        os.makedirs(ctx.output_dir, exist_ok=True)  # a shell script expects it
+        make_staging_dir(ctx.output_dir)  # a shell script expects it
         # Imported here, as in executors.process: a run of inline tasks never starts a child
         # (and a project without command tasks never loads authoring.commands).
         from headwater.authoring.commands import OUTPUT_MARKER, command_env
