@@ -31,7 +31,7 @@ from headwater.services.plans import Plan
 from headwater.services.runs import (
     RunView,
     StartControls,
-    get_run_view,
+    read_run_view,
     register_pipeline,
     start_run,
 )
@@ -168,11 +168,11 @@ def run_pipeline(
 
 
 def result_of(svc: Services, spec: PipelineSpec, run_id: str) -> RunResult:
-    view = get_run_view(svc, run_id)
-    output = None
-    if view.run.state == RunState.SUCCEEDED and spec.output is not None:
-        nodes = {tr.node_id: tr for tr in view.task_runs if tr.map_index < 0}
-        with svc.db.read() as conn:
+    with svc.db.read() as conn:
+        view = read_run_view(conn, run_id)
+        output = None
+        if view.run.state == RunState.SUCCEEDED and spec.output is not None:
+            nodes = {tr.node_id: tr for tr in view.task_runs if tr.map_index < 0}
 
             def lookup(ref: ParamRef | OutputRef) -> Any:
                 if isinstance(ref, ParamRef):

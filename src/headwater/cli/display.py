@@ -111,13 +111,18 @@ class RunDisplay:
 
     def summary(self, result: RunResult, settings: Settings) -> None:
         rows = _summary_rows(result)
+        lines = []
         if on_terminal(sys.stdout):
             _print_rich_summary(result, rows)
         else:
-            _print_plain_summary(result, rows)
+            lines = _plain_summary(result, rows)
         if result.ok and result.output is not None:
-            print("output: " + _short(result.output))
-        print(f"artifacts: {settings.artifacts}", flush=True)
+            lines.append("output: " + _short(result.output))
+        lines.append(f"artifacts: {settings.artifacts}")
+        # One write: print() writes each line and its newline apart, which unbuffered
+        # (PYTHONUNBUFFERED, `python -u`) makes two system calls a line.
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
 
 
 # One summary row: node label, [(count, state)], attempts, seconds.
@@ -170,18 +175,20 @@ def _print_rich_summary(result: RunResult, rows: list[_Row]) -> None:
         out.print(f"[red]✗ {failure.node}[/]: {failure.error_type}: {failure.message}")
         if failure.traceback:
             out.print(Text(_tail(failure.traceback, 12), style="dim"))
-    _print_more_failures(result)
+    more = _more_failures(result)
+    if more:
+        print(more)
 
 
-def _print_plain_summary(result: RunResult, rows: list[_Row]) -> None:
-    print(f"run {result.run_id}: {result.state}")
+def _plain_summary(result: RunResult, rows: list[_Row]) -> list[str]:
+    lines = [f"run {result.run_id}: {result.state}"]
     cells = [list(_COLUMNS)] + [
         [label, _state_text(states, styled=False), str(attempts), seconds]
         for label, states, attempts, seconds in rows
     ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS))]
     for row in cells:
-        print(
+        lines.append(
             " "
             + "  ".join(
                 cell.rjust(width) if i >= 2 else cell.ljust(width)
@@ -189,15 +196,19 @@ def _print_plain_summary(result: RunResult, rows: list[_Row]) -> None:
             ).rstrip()
         )
     for failure in result.failures[:_FAILURES_SHOWN]:
-        print(f"✗ {failure.node}: {failure.error_type}: {failure.message}")
+        lines.append(f"✗ {failure.node}: {failure.error_type}: {failure.message}")
         if failure.traceback:
-            print(_tail(failure.traceback, 12))
-    _print_more_failures(result)
+            lines.append(_tail(failure.traceback, 12))
+    more = _more_failures(result)
+    if more:
+        lines.append(more)
+    return lines
 
 
-def _print_more_failures(result: RunResult) -> None:
+def _more_failures(result: RunResult) -> str:
     if len(result.failures) > _FAILURES_SHOWN:
-        print(f"... and {len(result.failures) - _FAILURES_SHOWN} more failures")
+        return f"... and {len(result.failures) - _FAILURES_SHOWN} more failures"
+    return ""
 
 
 def _console(*, stderr: bool = False) -> Console:

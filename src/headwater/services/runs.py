@@ -438,11 +438,16 @@ class RunView(NamedTuple):
 
 def get_run_view(svc: Services, run_id: str) -> RunView:
     with svc.db.read() as conn:
-        return RunView(
-            run_store.get_run(conn, run_id),
-            run_store.list_task_runs(conn, run_id),
-            run_store.list_attempts(conn, run_id),
-        )
+        return read_run_view(conn, run_id)
+
+
+def read_run_view(conn: Connection, run_id: str) -> RunView:
+    """`get_run_view` inside a transaction the caller holds."""
+    return RunView(
+        run_store.get_run(conn, run_id),
+        run_store.list_task_runs(conn, run_id),
+        run_store.list_attempts(conn, run_id),
+    )
 
 
 __all__ = [
@@ -456,6 +461,7 @@ __all__ = [
     "end_run",
     "get_run_view",
     "prepare_run",
+    "read_run_view",
     "register_pipeline",
     "run_request",
     "start_run",
