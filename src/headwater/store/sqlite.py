@@ -158,7 +158,11 @@ class SqliteConnections:
     def close_all(self) -> None:
         with self._lock:
             conns, self._all, self._idle = self._all, [], []
-        for conn in conns:
+        # Newest first: the last to close checkpoints the WAL and syncs it, and SQLite
+        # also syncs the folder the first time a connection syncs its WAL. The oldest
+        # (the first to write: it made the WAL) has done that already: one disk wait
+        # fewer as `headwater run` ends.
+        for conn in reversed(conns):
             conn.close()
 
 
