@@ -304,18 +304,31 @@ def _rows_in_file_alone(db_file: Path, copy: Path, query: str) -> list[tuple[obj
 
 
 def test_a_checkpoint_puts_what_was_committed_into_the_database_file(
-    db: Database, tmp_path: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with db.write() as conn:
-        execute(conn, _ADD, {"text": "committed"})
-    before = _rows_in_file_alone(
-        tmp_path / "t.db", tmp_path / "before.db", "SELECT * FROM sqlite_master"
-    )
+    """Not in the database's first CHECKPOINT_EVERY_SECONDS (a short run's WAL is left
+    to the close), then at most once per that interval."""
+    from headwater.store import engine
+
+    monkeypatch.setattr(engine, "CHECKPOINT_EVERY_SECONDS", 0.2)
+    db = open_database(f"sqlite:///{tmp_path}/t.db")
+    try:
+        with db.write() as conn:
+            conn.execute(sa.text("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)"))
+            execute(conn, _ADD, {"text": "committed"})
+        db.checkpoint()  # too soon
+        before = _rows_in_file_alone(
+            tmp_path / "t.db", tmp_path / "before.db", "SELECT * FROM sqlite_master"
+        )
+        time.sleep(0.25)
+        db.checkpoint()
+        after = _rows_in_file_alone(
+            tmp_path / "t.db", tmp_path / "after.db", "SELECT text FROM notes"
+        )
+    finally:
+        db.dispose()
+
     assert before == []  # still only in the WAL: SQLite checkpoints at 1,000 pages
-
-    db.checkpoint()
-
-    after = _rows_in_file_alone(tmp_path / "t.db", tmp_path / "after.db", "SELECT text FROM notes")
     assert after == [("committed",)]
 
 

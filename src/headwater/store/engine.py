@@ -62,7 +62,9 @@ class Database:
                 ":memory:",
             )
         self._engine_lock = threading.Lock()
-        self._next_checkpoint = 0.0  # monotonic time before which checkpoint() does nothing
+        # Monotonic time before which checkpoint() does nothing: the first comes a second
+        # after opening, so a short run (W4: one task) syncs its WAL only as it closes.
+        self._next_checkpoint = time.monotonic() + CHECKPOINT_EVERY_SECONDS
         # One shared connection serves an in-memory database, so transactions from
         # different threads must take turns on it.
         self._lock: Any = threading.RLock() if self.is_memory else nullcontext()
@@ -168,14 +170,16 @@ class Database:
     def checkpoint(self) -> None:
         """SQLite file: copy the pages committed to the WAL into the database file now, on
         this thread, without waiting for any reader or writer (PASSIVE), at most once per
-        CHECKPOINT_EVERY_SECONDS.
+        CHECKPOINT_EVERY_SECONDS (the first, that long after the database was opened).
 
         A worker calls it before its loop waits, so most of the copying and its fsyncs
         happen while attempts run, rather than in the commit that takes the WAL past 1,000
         pages (SQLite's own checkpoint) or when `headwater run` closes the database. The
         next commit after a complete checkpoint starts the WAL over and fsyncs its header
-        (as after SQLite's own); the interval bounds that to one a second. Best effort:
-        one that cannot run now is left to SQLite's own."""
+        (as after SQLite's own); the interval bounds that to one a second. None comes in a
+        run's first second: its WAL is small, and checkpointing it right after the first
+        claim made the first result's commit (and a one-task run) wait for three fsyncs.
+        Best effort: one that cannot run now is left to SQLite's own."""
         if not isinstance(self._own, SqliteConnections):
             return
         now = time.monotonic()
