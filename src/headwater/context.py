@@ -94,6 +94,8 @@ def _make_private_dir(path: str) -> None:
         found = os.lstat(path)
         if not stat.S_ISDIR(found.st_mode) or found.st_uid != _UID:
             raise
+        if found.st_mode & 0o077:  # made by a task itself (os.makedirs), with the umask's
+            os.chmod(path, 0o700)
 
 
 _UID = os.getuid() if hasattr(os, "getuid") else 0

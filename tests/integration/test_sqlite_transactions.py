@@ -213,6 +213,30 @@ def test_a_forked_child_never_uses_its_parents_connections(db: Database) -> None
         assert driver_of(conn) is parents
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_closing_its_database_leaves_the_parents_connections_alone(
+    db: Database, tmp_path: Path
+) -> None:
+    with db.write() as conn:
+        execute(conn, _ADD, {"text": "parent"})
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            signal.alarm(10)
+            db.dispose()  # as a child's Services.close() does, before any transaction
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    with db.write() as conn:  # the parent's connection carries on
+        execute(conn, _ADD, {"text": "after"})
+    assert _count(db) == 2
+    assert os.path.exists(f"{tmp_path}/t.db-wal")  # no checkpoint-and-delete by the child
+
+
 def test_a_database_locked_past_the_busy_timeout_is_unavailable(
     db: Database, tmp_path: Path
 ) -> None:

@@ -243,6 +243,16 @@ def test_the_staging_root_is_made_private_by_the_first_writer(store: ArtifactSto
         assert Path(second).is_dir()
 
 
+def test_a_staging_root_a_task_made_itself_is_made_private(store: ArtifactStore) -> None:
+    """A task in a child process may make its folder with os.makedirs (the umask's mode,
+    often 0755): the root is made private before anything is staged in it."""
+    with store.staging_dir() as staged:
+        os.makedirs(staged, mode=0o755)
+        os.chmod(Path(staged).parent, 0o755)
+        make_staging_dir(staged)
+        assert Path(staged).parent.stat().st_mode & 0o777 == 0o700
+
+
 def test_a_staging_root_made_by_someone_else_is_refused(
     store: ArtifactStore, tmp_path: Path
 ) -> None:

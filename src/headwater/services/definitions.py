@@ -91,7 +91,7 @@ def define_pipeline(
             )
         if live and not replace:
             raise Conflict(f"pipeline {spec.name} exists; PUT a recipe to make a new version")
-        version_id, _ = pipeline_store.save_version(conn, spec, API_ORIGIN, svc.db.clock(conn))
+        version_id = pipeline_store.save_version(conn, spec, API_ORIGIN, svc.db.clock(conn))
     return Defined(spec.name, version_id, created=not live)
 
 

@@ -37,10 +37,7 @@ def new_run_id() -> str:
 def register_pipeline(svc: Services, spec: PipelineSpec, origin: str = "code") -> int:
     """Store `spec` as its pipeline's current version (a no-op if unchanged)."""
     with svc.db.write() as conn:
-        version_id, new = pipeline_store.save_version(conn, spec, origin, svc.db.clock(conn))
-    if new:  # stored from `spec` itself: starting a run need not read it back and parse it
-        svc.plans.put(Plan(version_id, spec))
-    return version_id
+        return pipeline_store.save_version(conn, spec, origin, svc.db.clock(conn))
 
 
 class StartControls(NamedTuple):

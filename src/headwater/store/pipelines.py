@@ -57,19 +57,17 @@ _FIND_PIPELINE = Sql(
 )
 
 
-def save_version(conn: Connection, spec: PipelineSpec, origin: str, now: float) -> tuple[int, bool]:
-    """Store `spec` as the pipeline's current version: the id of its row, and whether
-    this call wrote it (False when a version with its content hash was there).
+def save_version(conn: Connection, spec: PipelineSpec, origin: str, now: float) -> int:
+    """Store `spec` as the pipeline's current version; the id of its (new or old) row.
 
     Several workers of one project register the same specs as they start, at the same
     time: inserts that would collide do nothing instead of failing."""
     names = {"name": spec.name, "hash": spec.content_hash, "now": now}
     execute(conn, _INSERT_PIPELINE, {**names, "origin": origin, "enabled": True})
-    spec_json = canonical_json(spec.to_json_dict())
-    new = execute(conn, _INSERT_VERSION, {**names, "spec": spec_json}).rowcount == 1
+    execute(conn, _INSERT_VERSION, {**names, "spec": canonical_json(spec.to_json_dict())})
     (version_id,) = execute(conn, _VERSION_ID, names).fetchone()
     execute(conn, _SET_CURRENT, {**names, "version": version_id, "origin": origin})
-    return int(version_id), new
+    return int(version_id)
 
 
 def insert_ignoring_conflicts(dialect: str, table: sa.Table, keys: list[str]) -> Any:

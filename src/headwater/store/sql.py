@@ -5,7 +5,7 @@ task run. Through SQLAlchemy Core each costs ~75 µs of Python before the databa
 it (cache-key lookup, parameter processing, result set-up); on the driver's cursor the
 same statement costs ~9 µs on SQLite. So the statements of that path are written here
 once, as SQL text, inside the transaction `Database.write/read` opened. On a SQLite file
-that connection is the driver's own (store.sqlite.ThreadConnection), so a run that
+that connection is the driver's own (store.sqlite.PooledConnection), so a run that
 needs only these statements never imports SQLAlchemy.
 
 A statement is written once with `:name` parameters; for PostgreSQL (psycopg) they
@@ -64,7 +64,7 @@ def dialect_of(conn: Connection) -> str:
 
 
 def driver_of(conn: Connection) -> Any:
-    """The driver's connection under `conn` (a ThreadConnection's own, or SQLAlchemy's)."""
+    """The driver's connection under `conn` (a PooledConnection's own, or SQLAlchemy's)."""
     driver = getattr(conn, "driver", None)
     if driver is None:
         driver = conn.connection.driver_connection

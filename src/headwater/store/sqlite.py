@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 C = TypeVar("C")  # a connection, of whichever kind
 WRITE = "headwater_write"  # in an SQLAlchemy Connection's info: begin a write transaction
-_OWN = "headwater_thread_connection"
+_OWN = "headwater_pooled_connection"
 
 
 class SqliteConnections:
@@ -69,8 +69,7 @@ class SqliteConnections:
         return True
 
     def _take(self) -> PooledConnection:
-        if self._pid != os.getpid():
-            self._forget_parents()
+        self._forget_parents()
         with self._lock:
             if self._idle:
                 return self._idle.pop()
@@ -80,13 +79,19 @@ class SqliteConnections:
         return conn
 
     def _forget_parents(self) -> None:
-        """In a forked child: the connections are the parent's, which goes on using them.
-        (A lock another thread held at the fork stays held here: a new one.)"""
+        """In a forked child, the connections are the parent's, which goes on using them:
+        they are set aside, never used, closed nor collected here (closing one in the
+        child would release the child's view of SQLite's locks under the parent). A lock
+        another thread held at the fork stays held here: the child takes a new one."""
+        if self._pid == os.getpid():
+            return
         self._lock = threading.Lock()
+        _PARENTS_CONNECTIONS.extend(self._all)
         self._idle, self._all = [], []
         self._pid = os.getpid()
 
     def _give_back(self, conn: PooledConnection) -> None:
+        self._forget_parents()  # a child gives back a connection taken before the fork
         with self._lock:
             if conn.closed or conn not in self._all:
                 return  # discarded, or closed by close_all meanwhile
@@ -156,6 +161,7 @@ class SqliteConnections:
         conn.close(invalidate=True)
 
     def close_all(self) -> None:
+        self._forget_parents()
         with self._lock:
             conns, self._all, self._idle = self._all, [], []
         # Newest first: the last to close checkpoints the WAL and syncs it, and SQLite
@@ -164,6 +170,10 @@ class SqliteConnections:
         # fewer as `headwater run` ends.
         for conn in reversed(conns):
             conn.close()
+
+
+# A forked child's copies of its parent's connections (SqliteConnections._forget_parents).
+_PARENTS_CONNECTIONS: list[PooledConnection] = []
 
 
 class _SqliteDialect:
@@ -340,5 +350,5 @@ def _begin_ours(engine: Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         if conn.info.get(_OWN):
-            return  # ThreadConnections began the transaction on the driver
+            return  # SqliteConnections began the transaction on the driver
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(WRITE) else "BEGIN")
