@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -189,25 +189,34 @@ def test_connections_a_burst_of_threads_opened_are_closed_but_a_few(db: Database
     assert _count(db) == 0  # and the ones kept still work
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_never_uses_its_parents_connections(db: Database) -> None:
-    with db.write() as conn:  # the parent's connection, idle in the pool now
-        parents = driver_of(conn)
-        execute(conn, _ADD, {"text": "parent"})
+def _in_a_forked_child(act: Callable[[], bool]) -> bool:
+    """Whether `act()` returned True in a forked child (exit status 0)."""
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
             signal.alarm(10)
-            with db.write() as conn:
-                if driver_of(conn) is not parents:
-                    execute(conn, _ADD, {"text": "child"})
-                    code = 0
+            code = 0 if act() else 1
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
-    assert os.waitstatus_to_exitcode(status) == 0
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_never_uses_its_parents_connections(db: Database) -> None:
+    with db.write() as conn:  # the parent's connection, idle in the pool now
+        parents = driver_of(conn)
+        execute(conn, _ADD, {"text": "parent"})
+
+    def child() -> bool:
+        with db.write() as conn:
+            if driver_of(conn) is parents:
+                return False
+            execute(conn, _ADD, {"text": "child"})
+        return True
+
+    assert _in_a_forked_child(child)
     assert _count(db) == 2
     with db.write() as conn:  # the parent's connection carries on
         assert driver_of(conn) is parents
@@ -219,18 +228,12 @@ def test_a_forked_child_closing_its_database_leaves_the_parents_connections_alon
 ) -> None:
     with db.write() as conn:
         execute(conn, _ADD, {"text": "parent"})
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            signal.alarm(10)
-            db.dispose()  # as a child's Services.close() does, before any transaction
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
 
-    assert os.waitstatus_to_exitcode(status) == 0
+    def child() -> bool:
+        db.dispose()  # as a child's Services.close() does, before any transaction
+        return True
+
+    assert _in_a_forked_child(child)
     with db.write() as conn:  # the parent's connection carries on
         execute(conn, _ADD, {"text": "after"})
     assert _count(db) == 2
