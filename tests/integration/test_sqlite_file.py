@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from contextlib import closing
 from pathlib import Path
@@ -130,3 +132,24 @@ def test_a_database_deleted_without_its_wal_does_not_come_back(tmp_path: Path) -
     assert "mine" not in dict(_master(path))
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("SELECT count(*) FROM limits").fetchone() == (0,)
+
+
+def test_temporary_files_of_processes_that_died_are_removed(tmp_path: Path) -> None:
+    """A process killed while it wrote a new database leaves `<db>.<pid>-<thread>.new`
+    (~210 KB); the next one to make the database removes it, not a live process's."""
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    path = tmp_path / "h.db"
+    left = tmp_path / f"h.db.{dead}-1.new"
+    live = tmp_path / f"h.db.{os.getpid()}-1.new"  # as another thread of this process
+    other = tmp_path / "notes.new"
+    for file in (left, live, other):
+        file.write_bytes(b"x" * 100)
+
+    assert sqlite_file.create(str(path)) is True
+
+    assert sorted(os.listdir(tmp_path)) == sorted(["h.db", live.name, other.name])

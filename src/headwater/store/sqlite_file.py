@@ -44,6 +44,7 @@ def create(path: str) -> bool:
         # image. Made the usual way, the new file is empty, and SQLite discards them.
         return False
     folder = os.path.dirname(path) or "."
+    _remove_left_behind(path)
     temporary = f"{path}.{os.getpid()}-{threading.get_ident()}.new"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -68,6 +69,28 @@ def create(path: str) -> bool:
     with contextlib.suppress(OSError):
         _sync(folder)  # the name survives a power loss
     return True
+
+
+def _remove_left_behind(path: str) -> None:
+    """Remove the temporary files (``<path>.<pid>-<thread>.new``, ~210 KB each) of
+    processes that no longer run: one killed while it made the database left its own.
+    A file of a live process (or of an unrelated one that now has its pid) is left."""
+    folder, name = os.path.split(path)
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        return
+    for entry in entries:
+        pid, _, rest = entry.removeprefix(f"{name}.").partition("-")
+        if entry == name or not entry.endswith(".new") or not pid.isdigit() or not rest:
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, entry))
+        except OSError:
+            pass  # alive, another user's
 
 
 def _sync(folder: str) -> None:
