@@ -29,7 +29,6 @@ from headwater.store.sqlite import (
     SqliteConnections,
     sqlite_file_engine,
     sqlite_memory_engine,
-    without_ended_threads,
 )
 from headwater.store.sqlite_file import sqlite_path
 
@@ -264,7 +263,7 @@ class PinnedConnections:
         if conn is not None:
             self._discard(conn)
         with self._lock:
-            self._all, ended = without_ended_threads(self._all)
+            self._all, ended = _without_ended_threads(self._all)
             full = len(self._all) + self._connecting >= self._limit
             self._connecting += not full
         for old in ended:  # the connections of threads that have ended go back to the pool
@@ -333,6 +332,21 @@ class PinnedConnections:
         for conn in conns:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _without_ended_threads(
+    pairs: list[tuple[threading.Thread, Connection]],
+) -> tuple[list[tuple[threading.Thread, Connection]], list[Connection]]:
+    """(thread, connection) pairs split into those of live threads and the connections
+    of threads that have ended (to be closed outside the caller's lock). An ended
+    thread's object is kept until then: a few attributes (run() let go of its target)."""
+    live, ended = [], []
+    for thread, conn in pairs:
+        if thread.is_alive():
+            live.append((thread, conn))
+        else:
+            ended.append(conn)
+    return live, ended
 
 
 def transaction_notes(conn: Connection) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from headwater.store.sql import driver_errors
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
-C = TypeVar("C")  # a connection, of whichever kind
 WRITE = "headwater_write"  # in an SQLAlchemy Connection's info: begin a write transaction
 _OWN = "headwater_pooled_connection"
 
@@ -293,21 +292,6 @@ def _use_wal(cursor: Any) -> None:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
-
-
-def without_ended_threads(
-    pairs: list[tuple[threading.Thread, C]],
-) -> tuple[list[tuple[threading.Thread, C]], list[C]]:
-    """(thread, connection) pairs split into those of live threads and the connections
-    of threads that have ended (to be closed outside the caller's lock). An ended
-    thread's object is kept until then: a few attributes (run() let go of its target)."""
-    live, ended = [], []
-    for thread, conn in pairs:
-        if thread.is_alive():
-            live.append((thread, conn))
-        else:
-            ended.append(conn)
-    return live, ended
 
 
 def sqlite_memory_engine() -> Engine:
